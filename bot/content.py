@@ -1,0 +1,300 @@
+"""Load and validate YAML question banks (the built-in ones and teams' own packs).
+
+Validation reports every problem as `<path>:<line>: <what is wrong>` so a team
+editing a pack can jump straight to it. A file with problems is left out whole
+(its valid neighbours still load): a half-loaded pack would make question
+rotation depend on which lines happened to parse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, model_validator
+
+from bot.domain import TOPIC_SLUGS, Difficulty, KeyPoint, Question, QuizItem, Topic
+
+BUILTIN_DIR = Path(__file__).resolve().parent.parent / "content"
+
+NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=80)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KeyPointModel(_Strict):
+    text: NonEmpty
+    terms: Annotated[list[NonEmpty], "at least one"]
+
+    @model_validator(mode="after")
+    def _has_terms(self) -> KeyPointModel:
+        if not self.terms:
+            raise ValueError("a key point needs at least one term")
+        return self
+
+
+class QuestionModel(_Strict):
+    id: Slug
+    topic: Topic
+    difficulty: Difficulty
+    companies: list[NonEmpty] = []
+    prompt: NonEmpty
+    sample_answer: NonEmpty
+    key_points: list[KeyPointModel]
+    follow_ups: list[NonEmpty] = []
+
+    @model_validator(mode="after")
+    def _four_to_six_points(self) -> QuestionModel:
+        if not 4 <= len(self.key_points) <= 6:
+            raise ValueError(f"needs 4 to 6 key points, has {len(self.key_points)}")
+        return self
+
+
+class QuizModel(_Strict):
+    id: Slug
+    topic: Topic
+    prompt: NonEmpty
+    choices: list[NonEmpty]
+    answer: int
+    explanation: NonEmpty
+    readiness: bool = False
+
+    @model_validator(mode="after")
+    def _answer_in_range(self) -> QuizModel:
+        if len(self.choices) != 4:
+            raise ValueError(f"needs exactly 4 choices, has {len(self.choices)}")
+        if not 0 <= self.answer < len(self.choices):
+            raise ValueError(
+                f"answer {self.answer} is not a choice index (0-{len(self.choices) - 1})"
+            )
+        return self
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+@dataclass
+class Bank:
+    """Every question and quiz item that loaded, indexed for the core."""
+
+    questions: dict[str, Question] = field(default_factory=dict)
+    quiz: dict[str, QuizItem] = field(default_factory=dict)
+
+    def questions_for(self, topic: Topic) -> list[Question]:
+        return [q for q in self.questions.values() if q.topic == topic]
+
+    def quiz_for(self, topic: Topic) -> list[QuizItem]:
+        return [q for q in self.quiz.values() if q.topic == topic]
+
+    def readiness_items(self) -> list[QuizItem]:
+        """One item per topic: the one marked `readiness`, else the topic's first."""
+        picked: list[QuizItem] = []
+        for topic in Topic:
+            items = self.quiz_for(topic)
+            if not items:
+                continue
+            marked = [i for i in items if i.readiness]
+            picked.append(marked[0] if marked else items[0])
+        return picked
+
+
+# --------------------------------------------------------------------------
+# YAML with line numbers
+
+
+def _node_line(node: yaml.Node | None, loc: Sequence[str | int]) -> int:
+    """Line (1-based) of the YAML node at `loc`, or of the deepest ancestor found."""
+    line = (node.start_mark.line + 1) if node is not None else 1
+    current = node
+    for part in loc:
+        nxt: yaml.Node | None = None
+        if isinstance(current, yaml.MappingNode):
+            for key, value in current.value:
+                if isinstance(key, yaml.ScalarNode) and key.value == part:
+                    nxt = value
+                    break
+        elif isinstance(current, yaml.SequenceNode) and isinstance(part, int):
+            if 0 <= part < len(current.value):
+                nxt = current.value[part]
+        if nxt is None:
+            break
+        current = nxt
+        line = current.start_mark.line + 1
+    return line
+
+
+def _describe(err: dict[str, Any]) -> str:
+    loc = [p for p in err["loc"] if not isinstance(p, int)]
+    where = ".".join(str(p) for p in loc)
+    kind = err["type"]
+    if kind == "missing":
+        return f"missing field '{where}'"
+    if kind == "extra_forbidden":
+        return f"unknown field '{where}'"
+    if kind == "enum" and loc and loc[-1] == "topic":
+        return f"unknown topic {err['input']!r}: use one of {', '.join(TOPIC_SLUGS)}"
+    if kind == "enum" and loc and loc[-1] == "difficulty":
+        return f"unknown difficulty {err['input']!r}: use easy, medium or hard"
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{where}: {msg}" if where else msg
+
+
+@dataclass
+class _ParsedFile:
+    path: str
+    questions: list[tuple[Question, int]] = field(default_factory=list)
+    quiz: list[tuple[QuizItem, int]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _parse_file(path: Path, source: str) -> _ParsedFile:
+    shown = str(path)
+    result = _ParsedFile(shown)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        result.problems.append(Problem(shown, 1, f"cannot read file: {exc.strerror or exc}"))
+        return result
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark else 1
+        problem = getattr(exc, "problem", None) or str(exc)
+        result.problems.append(Problem(shown, line, f"invalid YAML: {problem}"))
+        return result
+    if data is None:
+        result.problems.append(Problem(shown, 1, "empty file: expected 'questions:' or 'quiz:'"))
+        return result
+    if not isinstance(data, dict):
+        result.problems.append(
+            Problem(shown, 1, "expected a mapping with 'questions:' and/or 'quiz:'")
+        )
+        return result
+    unknown = set(data) - {"questions", "quiz"}
+    for key in sorted(map(str, unknown)):
+        result.problems.append(
+            Problem(shown, _node_line(root, [key]), f"unknown top-level key '{key}'")
+        )
+    if not data.get("questions") and not data.get("quiz") and not unknown:
+        result.problems.append(Problem(shown, 1, "no 'questions:' or 'quiz:' entries"))
+    for section, model in (("questions", QuestionModel), ("quiz", QuizModel)):
+        items = data.get(section) or []
+        if not isinstance(items, list):
+            result.problems.append(
+                Problem(shown, _node_line(root, [section]), f"'{section}' must be a list")
+            )
+            continue
+        for index, raw in enumerate(items):
+            item_line = _node_line(root, [section, index])
+            if not isinstance(raw, dict):
+                result.problems.append(Problem(shown, item_line, f"{section} entry is not a mapping"))
+                continue
+            try:
+                parsed = model.model_validate(raw)
+            except ValidationError as exc:
+                for err in exc.errors():
+                    loc = [section, index, *err["loc"]]
+                    if err["type"] == "missing":
+                        line = item_line
+                    elif err["type"] == "value_error" and not err["loc"]:
+                        field_name = "answer" if section == "quiz" else "key_points"
+                        if section == "quiz" and "choices" in err["msg"]:
+                            field_name = "choices"
+                        line = _node_line(root, [section, index, field_name])
+                    else:
+                        line = _node_line(root, loc)
+                    ident = raw.get("id", f"#{index + 1}")
+                    result.problems.append(Problem(shown, line, f"{ident}: {_describe(err)}"))
+                continue
+            if isinstance(parsed, QuestionModel):
+                result.questions.append((_to_question(parsed, source), item_line))
+            else:
+                result.quiz.append((_to_quiz(parsed, source), item_line))
+    return result
+
+
+def _to_question(m: QuestionModel, source: str) -> Question:
+    return Question(
+        id=m.id,
+        topic=m.topic,
+        difficulty=m.difficulty,
+        companies=tuple(m.companies),
+        prompt=m.prompt,
+        sample_answer=m.sample_answer,
+        key_points=tuple(KeyPoint(k.text, tuple(k.terms)) for k in m.key_points),
+        follow_ups=tuple(m.follow_ups),
+        source=source,
+    )
+
+
+def _to_quiz(m: QuizModel, source: str) -> QuizItem:
+    return QuizItem(
+        id=m.id,
+        topic=m.topic,
+        prompt=m.prompt,
+        choices=tuple(m.choices),
+        answer=m.answer,
+        explanation=m.explanation,
+        readiness=m.readiness,
+        source=source,
+    )
+
+
+def builtin_files() -> list[Path]:
+    return sorted(BUILTIN_DIR.glob("questions/*.yaml")) + sorted(BUILTIN_DIR.glob("quiz/*.yaml"))
+
+
+def load_bank(
+    extra_packs: Iterable[str | Path] = (), *, include_builtin: bool = True
+) -> tuple[Bank, list[Problem]]:
+    """Load the banks; returns what loaded and every problem found.
+
+    Duplicate ids are problems of the later file; the first definition wins, so
+    a custom pack can never silently replace a built-in question.
+    """
+    files: list[tuple[Path, str]] = []
+    if include_builtin:
+        files += [(p, "built-in") for p in builtin_files()]
+    files += [(Path(p), str(p)) for p in extra_packs]
+    bank = Bank()
+    problems: list[Problem] = []
+    seen: dict[str, str] = {}
+    for path, source in files:
+        parsed = _parse_file(path, source)
+        dupes: list[Problem] = []
+        in_file: dict[str, int] = {}
+        for obj, line in [*parsed.questions, *parsed.quiz]:
+            if obj.id in seen:
+                first = seen[obj.id]
+                dupes.append(Problem(parsed.path, line, f"duplicate id '{obj.id}' (first in {first})"))
+            elif obj.id in in_file:
+                first = f"line {in_file[obj.id]}"
+                dupes.append(Problem(parsed.path, line, f"duplicate id '{obj.id}' (first at {first})"))
+            else:
+                in_file[obj.id] = line
+        file_problems = parsed.problems + dupes
+        problems.extend(file_problems)
+        if file_problems:
+            continue
+        for q, _ in parsed.questions:
+            seen[q.id] = parsed.path
+            bank.questions[q.id] = q
+        for item, _ in parsed.quiz:
+            seen[item.id] = parsed.path
+            bank.quiz[item.id] = item
+    return bank, sorted(problems, key=lambda p: (p.path, p.line))
