@@ -31,9 +31,7 @@ def stem(word: str) -> str:
         return w
     if w.endswith("ies") and len(w) > 4:
         w = w[:-3] + "y"
-    elif w.endswith("sses"):
-        w = w[:-2]
-    elif w.endswith("es") and (w[-3] in "sxz" or w[-4:-2] in ("ch", "sh")):
+    elif w.endswith("sses") or (w.endswith("es") and (w[-3] in "sxz" or w[-4:-2] in ("ch", "sh"))):
         w = w[:-2]
     elif w.endswith("s") and not w.endswith(("ss", "us", "is")):
         w = w[:-1]
@@ -66,10 +64,7 @@ def _contains_phrase(tokens: Sequence[str], phrase: Sequence[str]) -> bool:
     if n == 0:
         return False
     first = phrase[0]
-    for i, tok in enumerate(tokens):
-        if tok == first and tuple(tokens[i : i + n]) == tuple(phrase):
-            return True
-    return False
+    return any(tok == first and tuple(tokens[i:i + n]) == tuple(phrase) for i, tok in enumerate(tokens))
 
 
 def term_matches(tokens: Sequence[str], term: str) -> bool:

@@ -140,6 +140,7 @@ class ReactionAdded:
     user_id: str
     reaction: str
     event_id: str
+    from_bot: bool = False
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,7 @@ class ReactionRemoved:
     user_id: str
     reaction: str
     event_id: str
+    from_bot: bool = False
 
 
 @dataclass(frozen=True)
@@ -245,7 +247,20 @@ class Code:
     text: str
 
 
-Span = Plain | Bold | Italic | UserText | Mention | Timestamp | Code
+@dataclass(frozen=True)
+class MessageLink:
+    """A link to a message the bot posted earlier, e.g. "already posted: see here"."""
+
+    channel: str
+    message_id: str
+    label: str
+
+    @property
+    def text(self) -> str:
+        return self.label
+
+
+Span = Plain | Bold | Italic | UserText | Mention | Timestamp | Code | MessageLink
 
 
 @dataclass(frozen=True)

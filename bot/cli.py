@@ -1,0 +1,137 @@
+"""The `mlsd-bot` command and the one composition root.
+
+This is the only module of `bot/` allowed to import `adapters` and `scheduler`:
+it builds settings, store, core, scheduler and adapters and hands each what it
+needs. Nothing else creates clients or reads the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections import Counter
+from collections.abc import Sequence
+
+from bot.clock import SystemClock
+from bot.config import ConfigError, Settings, load_settings
+from bot.content import load_bank
+from bot.core import Core
+from bot.domain import Difficulty, Topic
+from bot.runtime import Runtime
+from bot.store.repo import Store
+
+log = logging.getLogger("mlsd")
+
+
+def _content_validate(args: argparse.Namespace) -> int:
+    packs = list(args.paths)
+    if not packs:
+        try:
+            packs = load_settings().content_packs
+        except ConfigError as exc:
+            print(f"config: {exc}", file=sys.stderr)
+            return 2
+    bank, problems = load_bank(packs)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problem(s) found", file=sys.stderr)
+        return 1
+    print(f"ok: {len(bank.questions)} questions and {len(bank.quiz)} quiz items "
+          f"({'built-in' if not packs else 'built-in + ' + ', '.join(packs)})")
+    return 0
+
+
+def _content_list(args: argparse.Namespace) -> int:
+    try:
+        packs = load_settings().content_packs
+    except ConfigError as exc:
+        print(f"config: {exc}", file=sys.stderr)
+        return 2
+    bank, problems = load_bank(packs)
+    for problem in problems:
+        print(f"skipped: {problem}", file=sys.stderr)
+    topic = Topic(args.topic) if args.topic else None
+    for q in bank.questions.values():
+        if topic is None or q.topic == topic:
+            print(f"{q.id:<52} {q.topic.value:<16} {q.difficulty.value:<7} {q.source}")
+    print()
+    print(f"{'topic':<16} {'easy':>5} {'medium':>7} {'hard':>5} {'total':>6} {'quiz':>5}")
+    for t in Topic:
+        if topic is not None and t != topic:
+            continue
+        spread = Counter(q.difficulty for q in bank.questions_for(t))
+        print(f"{t.value:<16} {spread[Difficulty.EASY]:>5} {spread[Difficulty.MEDIUM]:>7} "
+              f"{spread[Difficulty.HARD]:>5} {sum(spread.values()):>6} {len(bank.quiz_for(t)):>5}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from adapters.console.demo import run_demo
+
+    return asyncio.run(run_demo(seed=args.seed))
+
+
+def build_core(settings: Settings) -> Core:
+    bank, problems = load_bank(settings.content_packs)
+    for problem in problems:
+        log.error("content pack problem (that file is not loaded): %s", problem)
+    store = Store.open(settings.database_url)
+    return Core(Runtime(settings=settings, store=store, bank=bank, clock=SystemClock()))
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"mlsd-bot: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    wanted = args.platform or [p for p, ok in (("slack", settings.has_slack),
+                                                ("discord", settings.has_discord)) if ok]
+    if not wanted:
+        print("mlsd-bot: no platform credentials found. Set SLACK_BOT_TOKEN (+ SLACK_SIGNING_SECRET "
+              "or SLACK_APP_TOKEN) for Slack, or DISCORD_TOKEN for Discord. "
+              "Try `mlsd-bot demo` to see the bot without credentials.", file=sys.stderr)
+        return 2
+    missing = [p for p in wanted if not getattr(settings, f"has_{p}")]
+    if missing:
+        print(f"mlsd-bot: no credentials for {', '.join(missing)}.", file=sys.stderr)
+        return 2
+    print("mlsd-bot: platform adapters are not available in this build yet.", file=sys.stderr)
+    return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlsd-bot", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="simulate a week of practice in one channel, no credentials")
+    demo.add_argument("--seed", type=int, default=7, help=argparse.SUPPRESS)
+    demo.set_defaults(func=_demo)
+
+    run = sub.add_parser("run", help="run the bot on every platform that has credentials")
+    run.add_argument("platform", nargs="*", choices=["slack", "discord", []], default=None)
+    run.set_defaults(func=_run)
+
+    content = sub.add_parser("content", help="check and list question banks")
+    content_sub = content.add_subparsers(dest="content_command", required=True)
+    validate = content_sub.add_parser("validate", help="validate built-in banks plus extra packs")
+    validate.add_argument("paths", nargs="*", help="extra pack files (default: MLSD_CONFIG's packs)")
+    validate.set_defaults(func=_content_validate)
+    listing = content_sub.add_parser("list", help="list loaded questions and counts")
+    listing.add_argument("--topic", choices=[t.value for t in Topic])
+    listing.set_defaults(func=_content_list)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Parse `/mlsd ...` text into a command. Shared by every platform.
+
+Each failure raises CommandError with a message for the person who typed it:
+what was wrong and what would work.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from bot.domain import TOPIC_SLUGS
+from bot.schedule_spec import parse_days, parse_time, parse_window, parse_zone
+
+WINDOWS = ("week", "month", "all")
+TOPIC_HINT = "Topics: " + ", ".join(f"`{t}`" for t in TOPIC_SLUGS)
+
+
+class CommandError(ValueError):
+    """Bad command input; str(error) is the reply."""
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    topic: str | None = None  # a slug, "all", "readiness" or None
+    window: str = "week"
+    at: str | None = None
+    timezone: str | None = None
+    days: tuple[str, ...] | None = None
+    window_length: timedelta | None = None
+    blind: bool = False
+    options: dict[str, str] = field(default_factory=dict)
+
+
+HELP_ALIASES = {"", "help", "-h", "--help", "?"}
+SIMPLE = {"stats", "topics", "schedule", "digest", "reveal-now"}
+ADMIN_COMMANDS = {"subscribe", "unsubscribe", "post-now", "reveal-now"}
+ALIASES = {"post_now": "post-now", "postnow": "post-now", "reveal_now": "reveal-now",
+           "revealnow": "reveal-now", "lb": "leaderboard", "board": "leaderboard",
+           "unsub": "unsubscribe", "sub": "subscribe"}
+
+
+def _topic(word: str, *, allow_all: bool = False, allow_readiness: bool = False) -> str:
+    value = word.lower()
+    if value in TOPIC_SLUGS or (allow_all and value == "all") or (
+        allow_readiness and value == "readiness"
+    ):
+        return value
+    extra = ", or `all`" if allow_all else (", or `readiness`" if allow_readiness else "")
+    raise CommandError(f"Unknown topic '{word}'. {TOPIC_HINT}{extra}.")
+
+
+def parse(text: str) -> Command:
+    try:
+        words = shlex.split(text.strip())
+    except ValueError:
+        words = text.strip().split()
+    if not words or words[0].lower() in HELP_ALIASES:
+        return Command("help")
+    name = ALIASES.get(words[0].lower(), words[0].lower())
+    args = words[1:]
+    if name in SIMPLE:
+        if args:
+            raise CommandError(f"`/mlsd {name}` takes no options (got '{' '.join(args)}').")
+        return Command(name)
+    if name == "quiz":
+        if len(args) > 1:
+            raise CommandError("Use `/mlsd quiz`, `/mlsd quiz <topic>` or `/mlsd quiz readiness`.")
+        return Command("quiz", topic=_topic(args[0], allow_readiness=True) if args else None)
+    if name == "leaderboard":
+        if len(args) > 1 or (args and args[0].lower() not in WINDOWS):
+            raise CommandError(
+                f"Unknown window '{' '.join(args)}'. Use `/mlsd leaderboard week`, `month` or `all`."
+            )
+        return Command("leaderboard", window=args[0].lower() if args else "week")
+    if name == "unsubscribe":
+        if len(args) != 1:
+            raise CommandError("Use `/mlsd unsubscribe <topic>` or `/mlsd unsubscribe all`.")
+        return Command("unsubscribe", topic=_topic(args[0], allow_all=True))
+    if name == "post-now":
+        if len(args) > 1:
+            raise CommandError("Use `/mlsd post-now` or `/mlsd post-now <topic>`.")
+        return Command("post-now", topic=_topic(args[0], allow_all=True) if args else None)
+    if name == "subscribe":
+        return _parse_subscribe(args)
+    raise CommandError(f"Unknown command '{words[0]}'. Type `/mlsd help` to see what I can do.")
+
+
+def _parse_subscribe(args: list[str]) -> Command:
+    if not args:
+        raise CommandError(
+            "Use `/mlsd subscribe <topic|all> [at HH:MM] [tz Area/City] [days mon-fri] "
+            f"[window 24h] [blind]`. {TOPIC_HINT}."
+        )
+    topic = _topic(args[0], allow_all=True)
+    values: dict[str, str] = {}
+    blind = False
+    rest = args[1:]
+    i = 0
+    while i < len(rest):
+        key = rest[i].lower()
+        if key == "blind":
+            blind = True
+            i += 1
+            continue
+        if key in ("at", "tz", "days", "window"):
+            if i + 1 >= len(rest):
+                raise CommandError(f"`{key}` needs a value, e.g. {_EXAMPLES[key]}.")
+            if key in values:
+                raise CommandError(f"`{key}` is given twice.")
+            values[key] = rest[i + 1]
+            i += 2
+            continue
+        raise CommandError(
+            f"I don't understand '{rest[i]}'. Options are `at HH:MM`, `tz Area/City`, "
+            "`days mon-fri`, `window 24h` and `blind`."
+        )
+    try:
+        at = parse_time(values["at"]).strftime("%H:%M") if "at" in values else None
+        zone = parse_zone(values["tz"]).key if "tz" in values else None
+        days = parse_days(values["days"]) if "days" in values else None
+        window = parse_window(values["window"]) if "window" in values else None
+    except ValueError as exc:
+        message = str(exc)
+        raise CommandError(message[0].upper() + message[1:]) from None
+    return Command("subscribe", topic=topic, at=at, timezone=zone, days=days,
+                   window_length=window, blind=blind)
+
+
+_EXAMPLES = {"at": "`at 09:00`", "tz": "`tz Europe/Berlin`", "days": "`days mon-fri`",
+             "window": "`window 24h`"}

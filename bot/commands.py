@@ -1,0 +1,274 @@
+"""Run a parsed `/mlsd` command and produce the reply. Permissions are decided here."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel import col, select
+
+from bot import charts, render
+from bot.command_parser import ADMIN_COMMANDS, Command, CommandError, parse
+from bot.domain import (
+    TOPIC_SLUGS,
+    Field,
+    Message,
+    MessageKind,
+    MessageLink,
+    Reply,
+    Section,
+    SlashCommand,
+    Text,
+    Timestamp,
+    Topic,
+)
+from bot.practice import ALL, Practice, ScheduleSpec
+from bot.quiz import Quiz, QuizError
+from bot.runtime import Runtime
+from bot.schedule_spec import WEEKDAYS, format_window
+from bot.standings import Standings
+from bot.store.db import as_utc
+from bot.store.models import PostRow, SubscriptionRow
+
+HELP = [
+    ("help", "this list"),
+    ("quiz [topic|readiness]", "a multiple-choice question, just for you"),
+    ("leaderboard [week|month|all]", "this channel's standings and your rank"),
+    ("stats", "your progress by topic, quiz accuracy and streak"),
+    ("topics", "the six topics and how many questions each has"),
+    ("schedule", "this channel's subscriptions and their state"),
+    ("digest", "this week's digest so far, just for you"),
+    ("subscribe <topic|all> [at HH:MM] [tz Area/City] [days mon-fri] [window 24h] [blind]",
+     "admins: daily questions in this channel"),
+    ("unsubscribe <topic|all>", "admins: stop them"),
+    ("post-now [topic]", "admins: post today's question now"),
+    ("reveal-now", "admins: reveal every open question here now"),
+]
+
+REFUSALS = {
+    "subscribe": "subscribe a channel",
+    "unsubscribe": "unsubscribe a channel",
+    "post-now": "post a question early",
+    "reveal-now": "reveal answers early",
+}
+
+
+def help_message() -> Message:
+    lines = "\n".join(f"`/mlsd {usage}` — {what}" for usage, what in HELP)
+    return Message(
+        title="mlsd-bot: daily ML system design practice",
+        sections=(Section(Text.of(lines)),),
+        footer=Text.of("Topics: " + ", ".join(TOPIC_SLUGS)),
+        kind=MessageKind.HELP,
+    )
+
+
+class Commands:
+    def __init__(self, rt: Runtime, practice: Practice, quiz: Quiz, standings: Standings) -> None:
+        self.rt = rt
+        self.practice = practice
+        self.quiz = quiz
+        self.standings = standings
+
+    async def run(self, event: SlashCommand) -> Reply:
+        try:
+            command = parse(event.text)
+        except CommandError as exc:
+            return Reply(render.error(str(exc)), private=True)
+        if command.name in ADMIN_COMMANDS and not self.rt.is_admin(
+            event.user_id, event.is_platform_admin
+        ):
+            return Reply(render.error(
+                f"Only admins can {REFUSALS[command.name]}. Ask a workspace admin, or have "
+                "your user id added to MLSD_ADMINS."
+            ))
+        handler = getattr(self, "_" + command.name.replace("-", "_"))
+        try:
+            return await handler(event, command)
+        except (QuizError, CommandError) as exc:
+            return Reply(render.error(str(exc)), private=True)
+
+    # -------------------------------------------------------------- everyone
+
+    async def _help(self, event: SlashCommand, command: Command) -> Reply:
+        return Reply(help_message())
+
+    async def _quiz(self, event: SlashCommand, command: Command) -> Reply:
+        return self.quiz.start(event.channel, event.user_id, command.topic, event.user_name)
+
+    async def _leaderboard(self, event: SlashCommand, command: Command) -> Reply:
+        board = self.standings.leaderboard(event.channel, command.window, event.user_id)
+        return Reply(render.leaderboard(board), private=False)
+
+    async def _stats(self, event: SlashCommand, command: Command) -> Reply:
+        stats = self.standings.member_stats(event.channel, event.user_id)
+        return Reply(render.stats(stats, charts.stats_chart(stats)))
+
+    async def _topics(self, event: SlashCommand, command: Command) -> Reply:
+        lines = []
+        for topic in Topic:
+            q, z = len(self.rt.bank.questions_for(topic)), len(self.rt.bank.quiz_for(topic))
+            lines.append(f"`{topic.value}` — {topic.title}: {q} questions, {z} quiz items")
+        return Reply(Message(title="Topics", sections=(Section(Text.of("\n".join(lines))),)))
+
+    async def _digest(self, event: SlashCommand, command: Command) -> Reply:
+        data = self.standings.digest(event.channel)
+        return Reply(render.digest(data, charts.digest_chart(data)))
+
+    async def _schedule(self, event: SlashCommand, command: Command) -> Reply:
+        now = self.rt.clock.now()
+        with self.rt.store.session() as s:
+            group = self.rt.store.find_group(s, event.channel)
+            subs = self.rt.store.subscriptions(s, group.id or 0) if group else []
+            open_posts = list(s.exec(
+                select(PostRow).where(PostRow.group_id == (group.id if group else -1),
+                                      PostRow.status == "posted").order_by(col(PostRow.deadline))
+            )) if group else []
+        if not subs:
+            return Reply(render.notice(
+                "This channel has no subscriptions. An admin can start one with "
+                "`/mlsd subscribe serving` (or `all` to rotate through the six topics).",
+                title="Schedule",
+            ))
+        sections = []
+        for sub in subs:
+            sections.append(self._subscription_section(sub, now))
+        for post in open_posts:
+            deadline = as_utc(post.deadline) or now
+            sections.append(Section(Text.of(
+                f"Open: {post.topic} question ", MessageLink(event.channel.channel, post.message_id or "", "(thread)"),
+                " — reveal ", Timestamp(deadline),
+            )))
+        return Reply(Message(title="Schedule", sections=tuple(sections)))
+
+    def _subscription_section(self, sub: SubscriptionRow, now) -> Section:  # type: ignore[no-untyped-def]
+        days = sub.days.split(",")
+        if tuple(days) == WEEKDAYS:
+            day_text = "daily"
+        elif tuple(days) == WEEKDAYS[:5]:
+            day_text = "mon-fri"
+        else:
+            day_text = ",".join(days)
+        if not sub.active:
+            state = Text.of("stopped (unsubscribed)")
+        elif sub.paused_reason:
+            state = Text.of(f"paused: {sub.paused_reason}. Subscribe again to resume.")
+        else:
+            nxt = self.practice.next_occurrence(sub, now)
+            state = Text.of("active · next post ", Timestamp(nxt)) if nxt else Text.of("active")
+        return Section(
+            Text.of(f"{sub.topic} at {sub.post_time} {sub.timezone}, {day_text}, "
+                    f"window {format_window(sub.window_minutes)}" + (", blind" if sub.blind else "")),
+            fields=(Field("State", state),),
+        )
+
+    # ------------------------------------------------------------------ admin
+
+    async def _subscribe(self, event: SlashCommand, command: Command) -> Reply:
+        default_zone = self.rt.settings.timezone
+        with self.rt.store.session() as s:
+            group = self.rt.store.find_group(s, event.channel)
+            current = None
+            if group:
+                current = s.exec(select(SubscriptionRow).where(
+                    SubscriptionRow.group_id == group.id, SubscriptionRow.topic == command.topic
+                )).first()
+        base = ScheduleSpec(timezone=default_zone)
+        if current:
+            # Re-subscribing keeps what was set before unless the command changes it.
+            base = ScheduleSpec(
+                at=current.post_time, timezone=current.timezone,
+                days=tuple(current.days.split(",")),
+                window=timedelta(minutes=current.window_minutes),
+            )
+        spec = ScheduleSpec(
+            at=command.at or base.at,
+            timezone=command.timezone or base.timezone,
+            days=command.days or base.days,
+            window=command.window_length or base.window,
+            blind=command.blind,  # re-subscribing without `blind` turns it off
+        )
+        assert command.topic is not None
+        sub, what = self.practice.subscribe(event.channel, command.topic, spec, event.user_id)
+        nxt = self.practice.next_occurrence(sub, self.rt.clock.now())
+        topic_text = (
+            "all six topics, one a day in rotation" if command.topic == ALL
+            else Topic(command.topic).title
+        )
+        verb = {"subscribed": "Subscribed", "resumed": "Resumed", "updated": "Updated"}[what]
+        return Reply(Message(
+            title=None,
+            sections=(Section(Text.of(
+                f"{verb}: {topic_text} at {spec.at} {spec.timezone}, "
+                f"{','.join(spec.days)}; answers close after {format_window(sub.window_minutes)}"
+                + (" (blind: answers are private until the reveal)" if spec.blind else "")
+                + ". ",
+                *(("First question ", Timestamp(nxt), ".") if nxt else ()),
+            )),),
+            kind=MessageKind.NOTICE,
+        ), private=False)
+
+    async def _unsubscribe(self, event: SlashCommand, command: Command) -> Reply:
+        assert command.topic is not None
+        stopped = self.practice.unsubscribe(event.channel, command.topic)
+        if not stopped:
+            what = "any topic" if command.topic == ALL else f"`{command.topic}`"
+            return Reply(render.error(
+                f"This channel is not subscribed to {what}. See `/mlsd schedule`."
+            ))
+        names = ", ".join(s.topic for s in stopped)
+        return Reply(render.notice(
+            f"Unsubscribed from {names}. Open questions still get their reveal; "
+            "points and history are kept."
+        ), private=False)
+
+    async def _post_now(self, event: SlashCommand, command: Command) -> Reply:
+        now = self.rt.clock.now()
+        with self.rt.store.session() as s:
+            group = self.rt.store.find_group(s, event.channel)
+            subs = [r for r in (self.rt.store.subscriptions(s, group.id or 0) if group else [])
+                    if r.active and (command.topic in (None, ALL) or r.topic in (command.topic, ALL))]
+        if command.topic not in (None, ALL):
+            exact = [r for r in subs if r.topic == command.topic]
+            subs = exact or subs
+        if not subs:
+            what = f"`{command.topic}`" if command.topic not in (None, ALL) else "any topic"
+            return Reply(render.error(
+                f"This channel is not subscribed to {what}: subscribe first, e.g. "
+                f"`/mlsd subscribe {command.topic if command.topic not in (None, ALL) else 'serving'}`."
+            ))
+        lines: list = []
+        for sub in subs:
+            if sub.paused_reason:
+                lines.append(f"{sub.topic}: paused ({sub.paused_reason}); subscribe again to resume.\n")
+                continue
+            zone = ZoneInfo(sub.timezone)
+            today = now.astimezone(zone).date()
+            todays = [m for d, m in self.practice.occurrences(
+                sub, now - timedelta(days=1), now + timedelta(days=1)) if d == today]
+            scheduled_for = todays[0] if todays else now
+            result = await self.practice.post_for(sub.id or 0, today, scheduled_for)
+            post = result.post
+            if result.error:
+                lines.append(f"{sub.topic}: could not post ({result.error}).\n")
+            elif result.created:
+                lines.append(f"{post.topic}: posted today's question ({post.question_id}).\n")
+            elif post.status == "skipped":
+                lines.append(f"{sub.topic}: today's slot was skipped ({post.skip_reason}).\n")
+            else:
+                lines += [f"{post.topic}: today's question is already posted ",
+                          MessageLink(event.channel.channel, post.message_id or "", "here"),
+                          f" ({post.question_id}).\n"]
+        return Reply(Message(title=None, sections=(Section(Text.of(*lines)),)), private=True)
+
+    async def _reveal_now(self, event: SlashCommand, command: Command) -> Reply:
+        with self.rt.store.session() as s:
+            group = self.rt.store.find_group(s, event.channel)
+            open_ids = list(s.exec(select(PostRow.id).where(
+                PostRow.group_id == group.id, PostRow.status == "posted"
+            ))) if group else []
+        revealed = [pid for pid in open_ids if pid is not None and await self.practice.reveal(pid)]
+        if not revealed:
+            return Reply(render.notice("There is no open question in this channel to reveal."))
+        n = len(revealed)
+        return Reply(render.notice(f"Revealed {n} question{'s' if n != 1 else ''} in their threads."))

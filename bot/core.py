@@ -1,0 +1,108 @@
+"""The core's front door: adapters hand in domain events, the scheduler asks for due work.
+
+`Core.handle` never raises for bad input or a platform hiccup: it logs with
+context and, where a person is waiting, answers politely. That is what keeps
+one bad event from taking a handler (or the process) down.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bot import render
+from bot.answers import Answers
+from bot.commands import Commands
+from bot.domain import (
+    ButtonPressed,
+    InboundEvent,
+    Outcome,
+    PrivateAnswer,
+    ReactionAdded,
+    ReactionRemoved,
+    Reply,
+    ReplyDeleted,
+    ReplyEdited,
+    SlashCommand,
+    ThreadReply,
+)
+from bot.practice import DueReport, Practice
+from bot.quiz import QUIZ_ACTION, Quiz, QuizError
+from bot.render import ANSWER_PRIVATELY_ACTION
+from bot.runtime import Runtime
+from bot.standings import Standings
+
+log = logging.getLogger(__name__)
+
+
+class Core:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.practice = Practice(rt)
+        self.answers = Answers(rt)
+        self.quiz = Quiz(rt)
+        self.standings = Standings(rt)
+        self.commands = Commands(rt, self.practice, self.quiz, self.standings)
+
+    async def handle(self, event: InboundEvent) -> Outcome:
+        try:
+            return await self._dispatch(event)
+        except Exception:
+            log.exception("error handling %s in %s", type(event).__name__, event.channel)
+            if isinstance(event, SlashCommand | ButtonPressed | PrivateAnswer):
+                return Outcome(Reply(render.error(
+                    "Sorry, something went wrong on my side. Nothing was changed; please try again."
+                )))
+            return Outcome()
+
+    async def _dispatch(self, event: InboundEvent) -> Outcome:
+        match event:
+            case ThreadReply():
+                recorded = await self.answers.on_reply(event)
+                return Outcome(duplicate=recorded.kind == "duplicate", notes=[recorded.kind])
+            case ReplyEdited():
+                recorded = await self.answers.on_edit(event)
+                return Outcome(duplicate=recorded.kind == "duplicate", notes=[recorded.kind])
+            case ReplyDeleted():
+                recorded = await self.answers.on_delete(event)
+                return Outcome(duplicate=recorded.kind == "duplicate", notes=[recorded.kind])
+            case ReactionAdded() | ReactionRemoved():
+                recorded = await self.answers.on_reaction(event)
+                return Outcome(duplicate=recorded.kind == "duplicate", notes=[recorded.kind])
+            case SlashCommand():
+                return Outcome(await self.commands.run(event))
+            case ButtonPressed():
+                return Outcome(self._button(event))
+            case PrivateAnswer():
+                recorded = await self.answers.on_private_answer(event)
+                return Outcome(Reply(render.notice(_private_answer_text(recorded.kind, recorded.detail))),
+                               duplicate=recorded.kind == "duplicate", notes=[recorded.kind])
+        log.debug("ignored event %r", event)
+        return Outcome()
+
+    def _button(self, event: ButtonPressed) -> Reply | None:
+        if event.action_id == QUIZ_ACTION:
+            try:
+                return self.quiz.answer(event.channel, event.user_id, event.value)
+            except QuizError as exc:
+                return Reply(render.error(str(exc)))
+        if event.action_id == ANSWER_PRIVATELY_ACTION:
+            # The adapter opens its own form for this; the core has nothing to add.
+            return None
+        return Reply(render.error("That button is no longer active."))
+
+    async def run_due(self) -> DueReport:
+        return await self.practice.run_due()
+
+
+def _private_answer_text(kind: str, detail: str) -> str:
+    if kind == "answer":
+        return ("Your answer is updated. " if detail == "updated" else "Your answer is recorded. ") + (
+            "It stays private until the reveal; submit again to change it before the deadline."
+        )
+    if kind == "duplicate":
+        return "Your answer is recorded."
+    if kind == "closed":
+        return "This question's deadline has passed, so the answer was not recorded."
+    if kind == "discussion":
+        return f"That is too short to count as an answer: {detail}."
+    return f"Not recorded: {detail}."

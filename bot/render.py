@@ -1,0 +1,297 @@
+"""Domain results -> platform-neutral Messages.
+
+Wording lives here once for both platforms. Anything a member wrote goes in a
+`UserText` span so each adapter escapes it; members are `Mention`s and
+deadlines `Timestamp`s so each platform shows them natively.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from bot.domain import (
+    Bold,
+    Button,
+    Field,
+    Image,
+    Italic,
+    Mention,
+    Message,
+    MessageKind,
+    Question,
+    QuizItem,
+    Section,
+    Span,
+    Text,
+    Timestamp,
+    Topic,
+    UserText,
+)
+
+if TYPE_CHECKING:
+    from bot.quiz import Grade
+    from bot.standings import DigestData, Leaderboard, MemberStats
+    from bot.store.models import PostRow
+
+ANSWER_PRIVATELY_ACTION = "mlsd_answer_privately"
+QUIZ_ACTION = "mlsd_quiz"
+LETTERS = "ABCD"
+
+
+@dataclass(frozen=True)
+class MemberResult:
+    user_id: str
+    covered: tuple[bool, ...]
+    late: bool
+    votes: int
+    points: int
+    answer_text: str
+    private: bool = False
+
+
+@dataclass(frozen=True)
+class ReadinessSummary:
+    correct: int
+    total: int
+    strongest: Topic | None
+    weakest: Topic | None
+    missed: tuple[Topic, ...]
+
+
+def _t(*parts: Span | str) -> Text:
+    return Text.of(*parts)
+
+
+def notice(text: str, title: str | None = None) -> Message:
+    return Message(title=title, sections=(Section(_t(text)),), kind=MessageKind.NOTICE)
+
+
+def error(text: str) -> Message:
+    return Message(title=None, sections=(Section(_t(text)),), kind=MessageKind.ERROR)
+
+
+def pct(value: float | None) -> str:
+    return "–" if value is None else f"{round(value * 100)}%"
+
+
+# ----------------------------------------------------------------- daily loop
+
+
+def thread_name(question: Question) -> str:
+    """A short title for a platform thread (Discord allows 100 characters)."""
+    base = f"{question.topic.value}: {question.prompt}"
+    return base if len(base) <= 90 else base[:89].rstrip() + "…"
+
+
+def daily_post(question: Question, post: PostRow) -> Message:
+    deadline: datetime = post.deadline
+    meta = [question.difficulty.value]
+    if question.companies:
+        meta.append(", ".join(question.companies))
+    how = (
+        "Answer privately with the button below; every answer is shown at the reveal."
+        if post.blind
+        else "Answer in this thread. Several replies join into one answer; edits count until the deadline."
+    )
+    buttons = (
+        (Button("Answer privately", ANSWER_PRIVATELY_ACTION, str(post.id), "primary"),)
+        if post.blind
+        else ()
+    )
+    return Message(
+        title=f"Daily question · {question.topic.title}",
+        sections=(
+            Section(_t(question.prompt)),
+            Section(_t(how), fields=(
+                Field("Difficulty", _t(" · ".join(meta))),
+                Field("Deadline", _t(Timestamp(deadline, "datetime"), " (", Timestamp(deadline), ")")),
+            )),
+        ),
+        buttons=buttons,
+        footer=_t(f"Question {question.id}"),
+        kind=MessageKind.DAILY_POST,
+        thread_name=thread_name(question),
+    )
+
+
+def _member_line(question: Question, r: MemberResult) -> Section:
+    covered = [i + 1 for i, c in enumerate(r.covered) if c]
+    missed = [kp.text for kp, c in zip(question.key_points, r.covered, strict=False) if not c]
+    head: list[Span | str] = [Mention(r.user_id), f" covered {len(covered)}/{len(r.covered)} key points"]
+    if covered:
+        head.append(" (" + ", ".join(f"#{i}" for i in covered) + ")")
+    if r.late:
+        head.append(" · late, not scored")
+    else:
+        head.append(f" · {r.points} pts")
+        if r.votes:
+            head.append(f" · {r.votes} vote{'s' if r.votes != 1 else ''}")
+    if missed:
+        head.append("\nTo add next time: " + "; ".join(missed))
+    return Section(_t(*head))
+
+
+def reveal(question: Question, results: Sequence[MemberResult], blind: bool = False) -> Message:
+    points = "\n".join(f"{i}. {kp.text}" for i, kp in enumerate(question.key_points, 1))
+    sections: list[Section] = [
+        Section(_t(question.sample_answer), heading="Sample answer"),
+        Section(_t(points), heading="Key points"),
+    ]
+    if results:
+        sections.append(Section(_t(f"{len(results)} answer{'s' if len(results) != 1 else ''}"),
+                                heading="How everyone did"))
+        sections.extend(_member_line(question, r) for r in results)
+    else:
+        sections.append(Section(_t("Nobody answered this one. The next question is a fresh start."),
+                                heading="How everyone did"))
+    if blind and results:
+        sections.append(Section(_t("Everyone's answers, as submitted:"), heading="Answers"))
+        sections.extend(Section(_t(Mention(r.user_id), ":\n", UserText(r.answer_text))) for r in results)
+    if question.follow_ups:
+        sections.append(Section(_t("\n".join(f"• {f}" for f in question.follow_ups)),
+                                heading="Follow-ups to discuss"))
+    return Message(
+        title=f"Reveal · {question.topic.title}",
+        sections=tuple(sections),
+        kind=MessageKind.REVEAL,
+    )
+
+
+# ----------------------------------------------------------------------- quiz
+
+
+def quiz_item(item: QuizItem, session_id: int, index: int, total: int, reason: str) -> Message:
+    choices = "\n".join(f"{LETTERS[i]}. {c}" for i, c in enumerate(item.choices))
+    counter = f" · {index}/{total}" if total > 1 else ""
+    return Message(
+        title=f"Quiz · {item.topic.title}{counter}",
+        sections=(Section(_t(item.prompt)), Section(_t(choices))),
+        buttons=tuple(
+            Button(LETTERS[i], QUIZ_ACTION, f"{session_id}:{item.id}:{i}")
+            for i in range(len(item.choices))
+        ),
+        footer=_t(reason),
+        kind=MessageKind.QUIZ,
+    )
+
+
+def _grade_section(grade: Grade) -> Section:
+    item = grade.item
+    right = f"{LETTERS[item.answer]}. {item.choices[item.answer]}"
+    if grade.correct:
+        head = f"✅ Right: {right}"
+    else:
+        head = f"❌ Not quite: you chose {LETTERS[grade.choice]}. {item.choices[grade.choice]}. The answer is {right}"
+    if grade.points:
+        head += f"  (+{grade.points} pts)"
+    elif not grade.first_attempt:
+        head += "  (a repeat: practice only, no points)"
+    return Section(_t(Bold(head), "\n", item.explanation), heading=f"Quiz · {item.topic.title}")
+
+
+def quiz_result(
+    grade: Grade, session_id: int, next_item: QuizItem | None, next_index: int, total: int,
+    summary: ReadinessSummary | None,
+) -> Message:
+    sections = [Section(_t(grade.item.prompt)), _grade_section(grade)]
+    buttons: tuple[Button, ...] = ()
+    if next_item is not None:
+        nxt = quiz_item(next_item, session_id, next_index, total, "Readiness check")
+        sections += [Section(_t(Bold(nxt.title or ""))), *nxt.sections]
+        buttons = nxt.buttons
+    if summary is not None:
+        sections.append(readiness_section(summary))
+    if not grade.correct and next_item is None and summary is None:
+        sections.append(Section(_t(Italic("It comes back for review tomorrow."))))
+    return Message(title=None, sections=tuple(sections), buttons=buttons, kind=MessageKind.QUIZ_RESULT)
+
+
+def readiness_section(summary: ReadinessSummary) -> Section:
+    lines = [f"You got {summary.correct}/{summary.total} right."]
+    if summary.strongest:
+        lines.append(f"Strongest: {summary.strongest.title}.")
+    if summary.weakest:
+        lines.append(f"Weakest: {summary.weakest.title}: try `/mlsd quiz {summary.weakest.value}`.")
+    if not summary.missed:
+        lines.append("A clean sweep: you look ready across all six areas.")
+    return Section(_t(" ".join(lines)), heading="Readiness summary")
+
+
+def quiz_already_answered(grade: Grade) -> Message:
+    verdict = "right" if grade.correct else "wrong"
+    return notice(
+        f"You already answered this one ({LETTERS[grade.choice]}, {verdict}). "
+        "Start another with `/mlsd quiz`."
+    )
+
+
+# ------------------------------------------------------------------ standings
+
+
+def leaderboard(lb: Leaderboard) -> Message:
+    label = {"week": "this week", "month": "this month", "all": "all time"}[lb.window]
+    if not lb.top:
+        return notice(f"No points {label} yet. Answer today's question to get on the board!",
+                      title=f"Leaderboard · {label}")
+    medals = {1: "🥇", 2: "🥈", 3: "🥉"}
+    lines: list[Span | str] = []
+    for st in lb.top:
+        lines += [f"{medals.get(st.rank, f'{st.rank}.')} ", Mention(st.user_id), f" — {st.points} pts\n"]
+    if lb.caller is None:
+        footer = _t("You have no points in this window yet.")
+    else:
+        footer = _t(f"You are #{lb.caller.rank} with {lb.caller.points} pts.")
+    return Message(title=f"Leaderboard · {label}", sections=(Section(_t(*lines)),),
+                   footer=footer, kind=MessageKind.LEADERBOARD)
+
+
+def stats(ms: MemberStats, image: Image | None = None) -> Message:
+    rows = []
+    for t in ms.topics:
+        rows.append(
+            f"{t.topic.value:<16} answers {t.answers:>2} · coverage {pct(t.avg_coverage):>4} · "
+            f"quiz {pct(t.quiz_accuracy):>4}" + (f" ({t.quiz_correct}/{t.quiz_attempts})" if t.quiz_attempts else "")
+        )
+    rank = f"#{ms.rank.rank} of {ms.members_ranked} ({ms.rank.points} pts)" if ms.rank else "not ranked yet"
+    fields = (
+        Field("Streak", _t(f"{ms.streak} (best {ms.best_streak})")),
+        Field("Rank here", _t(rank)),
+    )
+    sections = [Section(_t(Mention(ms.user_id), "'s progress"), fields=fields),
+                Section(_t("\n".join(rows)), heading="By topic")]
+    weakest = ms.weakest_topic
+    if weakest:
+        sections.append(Section(_t(f"Weakest topic: {weakest.title}. "
+                                   f"Try `/mlsd quiz {weakest.value}` to sharpen it.")))
+    return Message(title="Your stats", sections=tuple(sections), image=image, kind=MessageKind.STATS)
+
+
+def digest(d: DigestData, image: Image | None = None) -> Message:
+    fields = [
+        Field("Questions", _t(str(d.posts))),
+        Field("Answers", _t(str(d.answers))),
+        Field("Participation", _t(pct(d.participation))),
+    ]
+    sections = [Section(_t(f"Week of {d.week_start:%d %b %Y}"), fields=tuple(fields))]
+    if d.top:
+        top: list[Span | str] = []
+        for st in d.top:
+            top += [f"{st.rank}. ", Mention(st.user_id), f" — {st.points} pts\n"]
+        sections.append(Section(_t(*top), heading="Top this week"))
+    if d.streak_leaders:
+        streaks: list[Span | str] = []
+        for uid, n in d.streak_leaders:
+            streaks += [Mention(uid), f" 🔥 {n}\n"]
+        sections.append(Section(_t(*streaks), heading="Streaks"))
+    if d.coverage_by_topic:
+        cov = "\n".join(f"{t.title}: {pct(v)}" for t, v in sorted(d.coverage_by_topic.items()))
+        sections.append(Section(_t(cov), heading="Key-point coverage by topic"))
+    if d.weakest_topic:
+        sections.append(Section(_t(f"Team's weakest topic: {d.weakest_topic.title}. "
+                                   f"Practise with `/mlsd quiz {d.weakest_topic.value}`.")))
+    if not d.posts:
+        sections.append(Section(_t("No questions were posted this week.")))
+    return Message(title="Weekly digest", sections=tuple(sections), image=image, kind=MessageKind.DIGEST)

@@ -1,0 +1,145 @@
+"""The Store: sessions plus the lookups every use case needs.
+
+Writes that must happen once rely on the tables' unique constraints; the
+helpers here turn an IntegrityError into "someone already did it" instead of
+letting check-then-insert races through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from bot.domain import ChannelRef
+from bot.store.db import make_engine, upgrade
+from bot.store.models import GroupRow, MemberRow, PostRow, ProcessedEventRow, SubscriptionRow
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Store:
+        engine = make_engine(url)
+        if migrate:
+            upgrade(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A unit of work: committed on success, rolled back on any exception."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    # ------------------------------------------------------------------ groups
+
+    def find_group(self, session: Session, ref: ChannelRef) -> GroupRow | None:
+        return session.exec(
+            select(GroupRow).where(
+                GroupRow.platform == ref.platform,
+                GroupRow.workspace == ref.workspace,
+                GroupRow.channel == ref.channel,
+            )
+        ).first()
+
+    def group(self, session: Session, ref: ChannelRef, now: datetime) -> GroupRow:
+        found = self.find_group(session, ref)
+        if found:
+            return found
+        row = GroupRow(
+            platform=ref.platform, workspace=ref.workspace, channel=ref.channel, created_at=now
+        )
+        try:
+            with session.begin_nested():
+                session.add(row)
+        except IntegrityError:
+            found = self.find_group(session, ref)
+            assert found is not None
+            return found
+        return row
+
+    @staticmethod
+    def channel_of(group: GroupRow) -> ChannelRef:
+        return ChannelRef(group.platform, group.workspace, group.channel)
+
+    # ----------------------------------------------------------------- members
+
+    def find_member(
+        self, session: Session, platform: str, workspace: str, user_id: str
+    ) -> MemberRow | None:
+        return session.exec(
+            select(MemberRow).where(
+                MemberRow.platform == platform,
+                MemberRow.workspace == workspace,
+                MemberRow.user_id == user_id,
+            )
+        ).first()
+
+    def member(self, session: Session, ref: ChannelRef, user_id: str, name: str = "") -> MemberRow:
+        found = self.find_member(session, ref.platform, ref.workspace, user_id)
+        if found:
+            if name and found.display_name != name:
+                found.display_name = name
+                session.add(found)
+            return found
+        row = MemberRow(
+            platform=ref.platform, workspace=ref.workspace, user_id=user_id, display_name=name
+        )
+        try:
+            with session.begin_nested():
+                session.add(row)
+        except IntegrityError:
+            found = self.find_member(session, ref.platform, ref.workspace, user_id)
+            assert found is not None
+            return found
+        return row
+
+    # ------------------------------------------------------------------ events
+
+    def first_delivery(self, session: Session, key: str, now: datetime) -> bool:
+        """Record an event id; False when it was handled before (a retry or replay).
+
+        Call it inside the same session as the event's effect, so a crash
+        between the two can never leave an event marked but not applied.
+        """
+        if session.get(ProcessedEventRow, key) is not None:
+            return False
+        try:
+            with session.begin_nested():
+                session.add(ProcessedEventRow(key=key, at=now))
+        except IntegrityError:
+            return False
+        return True
+
+    # ------------------------------------------------------------------- posts
+
+    def post_by_thread(self, session: Session, ref: ChannelRef, thread_id: str) -> PostRow | None:
+        group = self.find_group(session, ref)
+        if group is None:
+            return None
+        return session.exec(
+            select(PostRow).where(PostRow.group_id == group.id, PostRow.thread_id == thread_id)
+        ).first()
+
+    def subscriptions(self, session: Session, group_id: int) -> list[SubscriptionRow]:
+        return list(
+            session.exec(
+                select(SubscriptionRow)
+                .where(SubscriptionRow.group_id == group_id)
+                .order_by(SubscriptionRow.id)
+            )
+        )
