@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from bot.config import ConfigError, Settings, load_settings
 from bot.content import load_bank
 from bot.core import Core
 from bot.domain import Difficulty, Topic
+from bot.ports import PlatformAdapter
 from bot.runtime import Runtime
 from bot.store.repo import Store
 
@@ -90,6 +92,10 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    unknown = [p for p in args.platform if p not in ("slack", "discord")]
+    if unknown:
+        print(f"mlsd-bot: unknown platform {unknown[0]!r}: use slack or discord.", file=sys.stderr)
+        return 2
     wanted = args.platform or [p for p, ok in (("slack", settings.has_slack),
                                                 ("discord", settings.has_discord)) if ok]
     if not wanted:
@@ -101,8 +107,52 @@ def _run(args: argparse.Namespace) -> int:
     if missing:
         print(f"mlsd-bot: no credentials for {', '.join(missing)}.", file=sys.stderr)
         return 2
-    print("mlsd-bot: platform adapters are not available in this build yet.", file=sys.stderr)
-    return 2
+    try:
+        return asyncio.run(serve(settings, wanted, http_port=args.port if args.http else None))
+    except AdapterError as exc:
+        print(f"mlsd-bot: {exc}", file=sys.stderr)
+        return 2
+
+
+class AdapterError(Exception):
+    """An adapter could not start (bad credentials, missing intent ...); message says why."""
+
+
+async def serve(settings: Settings, platforms: Sequence[str], http_port: int | None = None) -> int:
+    """Run the adapters and the scheduler until SIGTERM/SIGINT, then stop in order."""
+    from scheduler.service import BotScheduler
+
+    core = build_core(settings)
+    adapters: list[PlatformAdapter] = []
+    if "slack" in platforms:
+        from adapters.slack.app import create_adapter as create_slack
+
+        adapters.append(create_slack(settings, core, http_port=http_port))
+    if "discord" in platforms:
+        from adapters.discord.client import create_adapter as create_discord
+
+        adapters.append(create_discord(settings, core))
+    for adapter in adapters:
+        core.rt.ports[adapter.port.platform] = adapter.port
+    scheduler = BotScheduler(core)
+    core.rt.schedule_listeners.append(scheduler.schedule_changed)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        for adapter in adapters:
+            await adapter.start()
+        await scheduler.start()
+        log.info("mlsd-bot running on %s", ", ".join(platforms))
+        await stop.wait()
+        log.info("shutting down: no new events, finishing in-flight work")
+    finally:
+        await scheduler.shutdown()
+        for adapter in adapters:
+            await adapter.stop()
+        core.rt.store.close()
+    return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -114,7 +164,11 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
 
     run = sub.add_parser("run", help="run the bot on every platform that has credentials")
-    run.add_argument("platform", nargs="*", choices=["slack", "discord", []], default=None)
+    run.add_argument("platform", nargs="*", metavar="{slack,discord}",
+                     help="which platforms (default: every one with credentials)")
+    run.add_argument("--http", action="store_true",
+                     help="Slack: receive events over HTTP instead of Socket Mode")
+    run.add_argument("--port", type=int, default=3000, help="Slack HTTP mode port (default 3000)")
     run.set_defaults(func=_run)
 
     content = sub.add_parser("content", help="check and list question banks")

@@ -15,6 +15,7 @@ from bot.commands import Commands
 from bot.domain import (
     ButtonPressed,
     InboundEvent,
+    Message,
     Outcome,
     PrivateAnswer,
     ReactionAdded,
@@ -89,6 +90,14 @@ class Core:
             # The adapter opens its own form for this; the core has nothing to add.
             return None
         return Reply(render.error("That button is no longer active."))
+
+    def home_view(self, platform: str, workspace: str, user_id: str) -> Message:
+        """A member's personal page (Slack's App Home): stats and rank per channel, next questions."""
+        now = self.rt.clock.now()
+        channels = self.standings.groups_for_member(platform, workspace, user_id)
+        per_channel = [(ch, self.standings.member_stats(ch, user_id)) for ch in channels]
+        upcoming = self.practice.upcoming(platform, workspace, now)
+        return render.home(user_id, per_channel, upcoming)
 
     async def run_due(self) -> DueReport:
         return await self.practice.run_due()

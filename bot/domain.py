@@ -248,6 +248,17 @@ class Code:
 
 
 @dataclass(frozen=True)
+class ChannelMention:
+    """A clickable channel name (`<#C123>` on both Slack and Discord)."""
+
+    channel: str
+
+    @property
+    def text(self) -> str:
+        return f"#{self.channel}"
+
+
+@dataclass(frozen=True)
 class MessageLink:
     """A link to a message the bot posted earlier, e.g. "already posted: see here"."""
 
@@ -260,7 +271,7 @@ class MessageLink:
         return self.label
 
 
-Span = Plain | Bold | Italic | UserText | Mention | Timestamp | Code | MessageLink
+Span = Plain | Bold | Italic | UserText | Mention | Timestamp | Code | MessageLink | ChannelMention
 
 
 @dataclass(frozen=True)

@@ -68,3 +68,18 @@ class ChatPort(Protocol):
     ) -> None:
         """Upload a PNG into a channel (or a thread)."""
         ...
+
+
+@runtime_checkable
+class PlatformAdapter(Protocol):
+    """What the composition root needs from a running platform connection."""
+
+    port: ChatPort
+
+    async def start(self) -> None:
+        """Connect and begin delivering events to the core; returns once running."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop taking events and let in-flight handlers finish."""
+        ...

@@ -113,7 +113,8 @@ class Practice:
             s.add(group)
             s.add(row)
             s.flush()
-            return row, what
+        self.rt.schedule_changed()
+        return row, what
 
     def unsubscribe(self, channel: ChannelRef, topic: str) -> list[SubscriptionRow]:
         now = self.rt.clock.now()
@@ -130,7 +131,8 @@ class Practice:
                 r.active = False
                 r.updated_at = now
                 s.add(r)
-            return rows
+        self.rt.schedule_changed()
+        return rows
 
     def pause(self, subscription_id: int, reason: str) -> None:
         now = self.rt.clock.now()
@@ -140,6 +142,7 @@ class Practice:
                 row.paused_reason = reason
                 row.updated_at = now
                 s.add(row)
+        self.rt.schedule_changed()
         log.warning("subscription %s paused: %s", subscription_id, reason)
 
     def pause_channel(self, channel: ChannelRef, reason: str) -> None:
@@ -170,6 +173,23 @@ class Practice:
                     out.append((day, moment))
             day += timedelta(days=1)
         return out
+
+    def upcoming(self, platform: str, workspace: str, now: datetime) -> list[tuple[str, str, datetime]]:
+        """(channel id, topic, when) of the next post of each active subscription in a workspace."""
+        with self.rt.store.session() as s:
+            rows = s.exec(
+                select(SubscriptionRow, GroupRow)
+                .join(GroupRow, GroupRow.id == SubscriptionRow.group_id)  # type: ignore[arg-type]
+                .where(GroupRow.platform == platform, GroupRow.workspace == workspace,
+                       SubscriptionRow.active == True,  # noqa: E712
+                       col(SubscriptionRow.paused_reason).is_(None))
+            ).all()
+        out = []
+        for sub, group in rows:
+            nxt = self.next_occurrence(sub, now)
+            if nxt:
+                out.append((group.channel, sub.topic, nxt))
+        return sorted(out, key=lambda x: x[2])
 
     def next_occurrence(self, sub: SubscriptionRow, after: datetime) -> datetime | None:
         found = self.occurrences(sub, after, after + timedelta(days=8))

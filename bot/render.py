@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from bot.domain import (
     Bold,
+    ChannelMention,
+    ChannelRef,
     Button,
     Field,
     Image,
@@ -295,3 +297,30 @@ def digest(d: DigestData, image: Image | None = None) -> Message:
     if not d.posts:
         sections.append(Section(_t("No questions were posted this week.")))
     return Message(title="Weekly digest", sections=tuple(sections), image=image, kind=MessageKind.DIGEST)
+
+
+def home(
+    user_id: str,
+    per_channel: Sequence[tuple[ChannelRef, MemberStats]],
+    upcoming: Sequence[tuple[str, str, datetime]],
+) -> Message:
+    sections: list[Section] = []
+    if not per_channel:
+        sections.append(Section(_t(
+            "You have no points yet. Answer a daily question in a channel where I post, "
+            "or try `/mlsd quiz` anywhere."), heading="Your progress"))
+    for channel, ms in per_channel:
+        rank = f"#{ms.rank.rank} of {ms.members_ranked} ({ms.rank.points} pts)" if ms.rank else "not ranked"
+        answered = sum(t.answers for t in ms.topics)
+        sections.append(Section(
+            _t("Channel ", ChannelMention(channel.channel)),
+            fields=(Field("Rank", _t(rank)), Field("Streak", _t(f"{ms.streak} (best {ms.best_streak})")),
+                    Field("Answers", _t(str(answered))),
+                    Field("Weakest topic", _t(ms.weakest_topic.title if ms.weakest_topic else "–"))),
+        ))
+    if upcoming:
+        lines: list[Span | str] = []
+        for channel_id, topic, when in upcoming[:10]:
+            lines += [f"{topic} in ", ChannelMention(channel_id), " — ", Timestamp(when), "\n"]
+        sections.append(Section(_t(*lines), heading="Next questions"))
+    return Message(title="mlsd-bot · your practice", sections=tuple(sections), kind=MessageKind.STATS)

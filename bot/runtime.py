@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot.clock import Clock
@@ -18,6 +19,12 @@ class Runtime:
     bank: Bank
     clock: Clock
     ports: dict[str, ChatPort] = field(default_factory=dict)
+    # Called after a subscription changes, so the scheduler can rebuild its jobs.
+    schedule_listeners: list[Callable[[], None]] = field(default_factory=list)
+
+    def schedule_changed(self) -> None:
+        for listener in self.schedule_listeners:
+            listener()
 
     def port(self, platform: str) -> ChatPort:
         try:
