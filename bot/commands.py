@@ -259,6 +259,8 @@ class Commands:
                 lines += [f"{post.topic}: today's question is already posted ",
                           MessageLink(event.channel.channel, post.message_id or "", "here"),
                           f" ({post.question_id}).\n"]
+        if lines and isinstance(lines[-1], str):
+            lines[-1] = lines[-1].rstrip("\n")
         return Reply(Message(title=None, sections=(Section(Text.of(*lines)),)), private=True)
 
     async def _reveal_now(self, event: SlashCommand, command: Command) -> Reply:

@@ -64,6 +64,9 @@ class ReadinessSummary:
 
 
 def _t(*parts: Span | str) -> Text:
+    """Build a Text; a trailing newline left by a line-per-item loop is dropped."""
+    if parts and isinstance(parts[-1], str) and parts[-1].endswith("\n"):
+        parts = (*parts[:-1], parts[-1].rstrip("\n"))
     return Text.of(*parts)
 
 
@@ -131,7 +134,9 @@ def _member_line(question: Question, r: MemberResult) -> Section:
         head.append(f" · {r.points} pts")
         if r.votes:
             head.append(f" · {r.votes} vote{'s' if r.votes != 1 else ''}")
-    if missed:
+    if missed and not covered:
+        head.append("\nNone of the key points yet: compare with the sample answer above.")
+    elif missed:
         head.append("\nTo add next time: " + "; ".join(missed))
     return Section(_t(*head))
 
