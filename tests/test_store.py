@@ -1,0 +1,57 @@
+"""The database layer: migrations match the models, SQLite runs in WAL mode, and
+the uniqueness rules that carry exactly-once hold on every backend."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import SQLModel
+
+from bot.store.models import GroupRow, PostRow, SubscriptionRow
+from tests.conftest import MONDAY_0800
+
+
+def test_migrations_match_the_models(store):
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    assert diff == [], "models changed without an Alembic migration"
+
+
+def test_upgrading_twice_is_harmless(settings):
+    from bot.store.repo import Store
+
+    Store.open(settings.database_url).close()
+    Store.open(settings.database_url).close()
+
+
+def test_sqlite_uses_wal(store):
+    if store.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+    with store.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+def test_one_post_per_subscription_and_local_date(store):
+    with store.session() as s:
+        group = GroupRow(platform="console", workspace="T", channel="C", created_at=MONDAY_0800)
+        s.add(group)
+        s.flush()
+        sub = SubscriptionRow(group_id=group.id, topic="data", post_time="09:00", timezone="UTC",
+                              days="mon", effective_from=MONDAY_0800, updated_at=MONDAY_0800)
+        s.add(sub)
+        s.flush()
+        ids = (sub.id, group.id)
+
+    def post() -> PostRow:
+        return PostRow(subscription_id=ids[0], group_id=ids[1], topic="data", local_date=date(2026, 3, 2),
+                       scheduled_for=MONDAY_0800, deadline=MONDAY_0800, claimed_at=MONDAY_0800)
+
+    with store.session() as s:
+        s.add(post())
+    with pytest.raises(IntegrityError), store.session() as s:
+        s.add(post())
