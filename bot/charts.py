@@ -45,11 +45,17 @@ def digest_chart(data: DigestData, four_week_avg: dict[Topic, float] | None = No
     topics = list(Topic)
     labels = [t.value for t in topics]
     this_week = [100 * data.coverage_by_topic.get(t, 0.0) for t in topics]
-    positions = range(len(topics))
-    cov_ax.barh(list(positions), this_week, color=BAR, label="this week")
+    four_week_avg = four_week_avg if four_week_avg is not None else data.coverage_4wk
+    positions = list(range(len(topics)))
+    cov_ax.barh(positions, this_week, color=BAR, label="this week")
+    for y, topic, value in zip(positions, topics, this_week, strict=True):
+        has_data = topic in data.coverage_by_topic
+        cov_ax.text(value + 1.5 if has_data else 1.5, y, f"{value:.0f}%" if has_data else "no answers",
+                    va="center", fontsize=8, color=INK if has_data else MUTED)
     if four_week_avg:
-        avg = [100 * four_week_avg.get(t, 0.0) for t in topics]
-        cov_ax.scatter(avg, list(positions), color=INK, marker="|", s=200, label="4-week avg")
+        marked = [(p, 100 * four_week_avg[t]) for p, t in zip(positions, topics, strict=True) if t in four_week_avg]
+        cov_ax.scatter([v for _, v in marked], [p for p, _ in marked], color=INK, marker="|", s=260,
+                       linewidths=2, label="4-week avg", zorder=3)
         cov_ax.legend(fontsize=8, frameon=False, loc="lower right")
     cov_ax.set_yticks(list(positions), labels)
     cov_ax.invert_yaxis()
@@ -60,21 +66,37 @@ def digest_chart(data: DigestData, four_week_avg: dict[Topic, float] | None = No
     day_ax.set_title("Answers by day", fontsize=10)
     day_ax.yaxis.get_major_locator().set_params(integer=True)
     _style(day_ax)
-    fig.suptitle(f"Week of {data.week_start:%d %b %Y}", color=INK, fontsize=11)
+    fig.suptitle(f"Week of {data.week_start:%d %b %Y} · participation "
+                 f"{'–' if data.participation is None else f'{data.participation:.0%}'}", color=INK, fontsize=11)
     fig.tight_layout()
     return Image(_png(fig), f"digest-{data.week_start.isoformat()}.png",
                  "Bar charts: key-point coverage by topic this week, and answers per day")
 
 
 def stats_chart(stats: MemberStats) -> Image:
-    fig, ax = plt.subplots(figsize=(6, 3), facecolor=CARD)
+    """Coverage by topic, and the member's weekly coverage over the last eight weeks."""
+    fig, (topic_ax, trend_ax) = plt.subplots(1, 2, figsize=(8.4, 3.2), facecolor=CARD,
+                                             gridspec_kw={"width_ratios": [1.1, 1]})
     topics = list(stats.topics)
     values = [100 * (t.avg_coverage or 0.0) for t in topics]
-    ax.barh([t.topic.value for t in topics], values,
-            color=[BAR if t.avg_coverage is not None else MUTED for t in topics])
-    ax.invert_yaxis()
-    ax.set_xlim(0, 100)
-    ax.set_title("Your key-point coverage by topic (%)", fontsize=10)
-    _style(ax)
+    topic_ax.barh([t.topic.value for t in topics], values,
+                  color=[BAR if t.avg_coverage is not None else MUTED for t in topics])
+    topic_ax.invert_yaxis()
+    topic_ax.set_xlim(0, 100)
+    topic_ax.set_title("Coverage by topic (%)", fontsize=10)
+    _style(topic_ax)
+    weeks = stats.weekly_coverage
+    labels = [w.strftime("%d %b") for w, _ in weeks]
+    points = [(i, 100 * v) for i, (_, v) in enumerate(weeks) if v is not None]
+    if points:
+        trend_ax.plot([i for i, _ in points], [v for _, v in points], color=BAR, marker="o", linewidth=2)
+    else:
+        trend_ax.text(0.5, 0.5, "no answers yet", ha="center", va="center", color=MUTED,
+                      transform=trend_ax.transAxes)
+    trend_ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    trend_ax.set_ylim(0, 100)
+    trend_ax.set_title("Your coverage, last 8 weeks (%)", fontsize=10)
+    _style(trend_ax)
     fig.tight_layout()
-    return Image(_png(fig), "stats.png", "Bar chart of your key-point coverage per topic")
+    return Image(_png(fig), "stats.png",
+                 "Your key-point coverage per topic, and per week over the last eight weeks")

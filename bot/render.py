@@ -276,11 +276,19 @@ def stats(ms: MemberStats, image: Image | None = None) -> Message:
     return Message(title="Your stats", sections=tuple(sections), image=image, kind=MessageKind.STATS)
 
 
+def _change(d: DigestData) -> str:
+    change = d.participation_change
+    if change is None:
+        return ""
+    points = round(change * 100)
+    return " (same as last week)" if points == 0 else f" ({points:+d} pts vs last week)"
+
+
 def digest(d: DigestData, image: Image | None = None) -> Message:
     fields = [
         Field("Questions", _t(str(d.posts))),
         Field("Answers", _t(str(d.answers))),
-        Field("Participation", _t(pct(d.participation))),
+        Field("Participation", _t(pct(d.participation) + _change(d))),
     ]
     sections = [Section(_t(f"Week of {d.week_start:%d %b %Y}"), fields=tuple(fields))]
     if d.top:
@@ -293,15 +301,34 @@ def digest(d: DigestData, image: Image | None = None) -> Message:
         for uid, n in d.streak_leaders:
             streaks += [Mention(uid), f" 🔥 {n}\n"]
         sections.append(Section(_t(*streaks), heading="Streaks"))
+    if d.personal_bests:
+        bests: list[Span | str] = []
+        for uid, what in d.personal_bests:
+            bests += [Mention(uid), f" — {what}\n"]
+        sections.append(Section(_t(*bests), heading="New personal bests"))
     if d.coverage_by_topic:
-        cov = "\n".join(f"{t.title}: {pct(v)}" for t, v in sorted(d.coverage_by_topic.items()))
-        sections.append(Section(_t(cov), heading="Key-point coverage by topic"))
+        lines = []
+        for t, v in sorted(d.coverage_by_topic.items()):
+            avg = d.coverage_4wk.get(t)
+            lines.append(f"{t.title}: {pct(v)}" + (f" (4-week avg {pct(avg)})" if avg is not None else ""))
+        sections.append(Section(_t("\n".join(lines)), heading="Key-point coverage by topic"))
+    if d.most_missed:
+        missed = "\n".join(f"• {m.text} — missed in {m.missed} of {m.answers} answers" for m in d.most_missed)
+        sections.append(Section(_t(missed), heading="Most-missed key points"))
     if d.weakest_topic:
-        sections.append(Section(_t(f"Team's weakest topic: {d.weakest_topic.title}. "
-                                   f"Practise with `/mlsd quiz {d.weakest_topic.value}`.")))
+        text = f"Team's weakest topic: {d.weakest_topic.title}. "
+        if d.next_on_weakest:
+            text += f"Next up on it: “{_clip(d.next_on_weakest, 160)}” "
+        text += f"Warm up with `/mlsd quiz {d.weakest_topic.value}`."
+        sections.append(Section(_t(text)))
     if not d.posts:
         sections.append(Section(_t("No questions were posted this week.")))
     return Message(title="Weekly digest", sections=tuple(sections), image=image, kind=MessageKind.DIGEST)
+
+
+def _clip(text: str, limit: int) -> str:
+    """Shorten a *reference* to a question (the full prompt is posted on its day)."""
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
 def home(

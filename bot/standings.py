@@ -67,11 +67,21 @@ class MemberStats:
     best_streak: int
     rank: Standing | None
     members_ranked: int
+    # Average coverage of on-time answers per local week, oldest first (None: no answers).
+    weekly_coverage: tuple[tuple[date, float | None], ...] = ()
 
     @property
     def weakest_topic(self) -> Topic | None:
         scored = [t for t in self.topics if t.avg_coverage is not None]
         return min(scored, key=lambda t: t.avg_coverage or 0.0).topic if scored else None
+
+
+@dataclass(frozen=True)
+class MissedPoint:
+    question_id: str
+    text: str
+    missed: int
+    answers: int
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,17 @@ class DigestData:
     weakest_topic: Topic | None = None
     answers: int = 0
     answers_by_day: tuple[int, ...] = (0, 0, 0, 0, 0, 0, 0)
+    participation_prev: float | None = None
+    coverage_4wk: dict[Topic, float] = field(default_factory=dict)
+    personal_bests: tuple[tuple[str, str], ...] = ()
+    most_missed: tuple[MissedPoint, ...] = ()
+    next_on_weakest: str | None = None  # the prompt of the next question on the weakest topic
+
+    @property
+    def participation_change(self) -> float | None:
+        if self.participation is None or self.participation_prev is None:
+            return None
+        return self.participation - self.participation_prev
 
 
 def week_start(now: datetime, zone: ZoneInfo) -> date:
@@ -204,6 +225,7 @@ class Standings:
             ).all()
             streak, best = self.streaks(s, group.id or 0, member.id or 0, now)
             ranked = self._ranked(s, group.id or 0, None, None)
+            weekly = self._weekly_coverage(s, group, member.id or 0, now)
         by_topic = {t: {"answers": 0, "cov": None, "qa": 0, "qc": 0} for t in Topic}
         for topic, count, avg in results:
             by_topic[Topic(topic)].update(answers=int(count), cov=float(avg))
@@ -214,81 +236,34 @@ class Standings:
             for t, v in by_topic.items()
         )
         mine = next((r for r in ranked if r.user_id == user_id), None)
-        return MemberStats(user_id, topics, streak, best, mine, len(ranked))
+        return MemberStats(user_id, topics, streak, best, mine, len(ranked), weekly)
+
+    def _weekly_coverage(
+        self, s: Session, group: GroupRow, member_id: int, now: datetime, weeks: int = 8
+    ) -> tuple[tuple[date, float | None], ...]:
+        zone = ZoneInfo(group.timezone)
+        first = week_start(now, zone) - timedelta(weeks=weeks - 1)
+        buckets: dict[date, list[float]] = {first + timedelta(weeks=i): [] for i in range(weeks)}
+        rows = s.exec(
+            select(AnswerResultRow.coverage, AnswerResultRow.at).where(
+                AnswerResultRow.group_id == group.id, AnswerResultRow.member_id == member_id,
+                AnswerResultRow.late == False,  # noqa: E712
+                col(AnswerResultRow.at) >= _local_midnight(first, zone),
+            )
+        ).all()
+        for cov, at in rows:
+            key = week_start(as_utc(at) or now, zone)
+            if key in buckets:
+                buckets[key].append(cov)
+        return tuple((k, sum(v) / len(v) if v else None) for k, v in sorted(buckets.items()))
 
     # ------------------------------------------------------------------- digest
 
     def digest(self, channel: ChannelRef, week_of: date | None = None) -> DigestData:
-        now = self.rt.clock.now()
-        with self.rt.store.session() as s:
-            group = self.rt.store.find_group(s, channel)
-            if group is None:
-                return DigestData(week_start(now, ZoneInfo("UTC")), 0, None, (), ())
-            zone = ZoneInfo(group.timezone)
-            start_day = week_of or week_start(now, zone)
-            start = _local_midnight(start_day, zone)
-            end = _local_midnight(start_day + timedelta(days=7), zone)
-            return self._digest(s, group, zone, start_day, start, end, now)
+        """The weekly digest's figures for one channel (the week containing now by default)."""
+        from bot.digest_figures import compute_digest  # a sibling module, kept apart for size
 
-    def _digest(
-        self, s: Session, group: GroupRow, zone: ZoneInfo, start_day: date,
-        start: datetime, end: datetime, now: datetime,
-    ) -> DigestData:
-        gid = group.id or 0
-        posts = s.exec(
-            select(PostRow.id).where(
-                PostRow.group_id == gid, col(PostRow.status).in_(LIVE_POST),
-                col(PostRow.scheduled_for) >= start, col(PostRow.scheduled_for) < end,
-            )
-        ).all()
-        post_ids = set(posts)
-        answers = s.exec(
-            select(ReplyRow.post_id, ReplyRow.member_id, ReplyRow.at).where(
-                col(ReplyRow.post_id).in_(post_ids) if post_ids else False,
-                ReplyRow.is_answer == True,  # noqa: E712
-                ReplyRow.deleted == False,  # noqa: E712
-                ReplyRow.late == False,  # noqa: E712
-            )
-        ).all() if post_ids else []
-        pairs = {(p, m) for p, m, _ in answers}
-        # Active members: anyone who answered in this group in the last four weeks.
-        active = set(
-            s.exec(
-                select(ReplyRow.member_id)
-                .join(PostRow, PostRow.id == ReplyRow.post_id)  # type: ignore[arg-type]
-                .where(PostRow.group_id == gid, col(ReplyRow.at) >= end - timedelta(days=28),
-                       col(ReplyRow.at) < end, ReplyRow.is_answer == True)  # noqa: E712
-            ).all()
-        )
-        participation = len(pairs) / (len(post_ids) * len(active)) if post_ids and active else None
-        by_day = [0] * 7
-        seen_day: set[tuple[int, int]] = set()
-        for post_id, member_id, at in answers:
-            if (post_id, member_id) in seen_day:
-                continue
-            seen_day.add((post_id, member_id))
-            local = (as_utc(at) or now).astimezone(zone)
-            by_day[local.weekday()] += 1
-        cov_rows = s.exec(
-            select(AnswerResultRow.topic, func.avg(AnswerResultRow.coverage))
-            .where(AnswerResultRow.group_id == gid, AnswerResultRow.late == False,  # noqa: E712
-                   col(AnswerResultRow.post_id).in_(post_ids) if post_ids else False)
-            .group_by(AnswerResultRow.topic)
-        ).all() if post_ids else []
-        cov = {Topic(t): float(a) for t, a in cov_rows}
-        weakest = min(cov, key=lambda t: cov[t]) if cov else None
-        top = tuple(self._ranked(s, gid, start, end)[:5])
-        streaks: list[tuple[str, int]] = []
-        for member in s.exec(select(MemberRow).where(col(MemberRow.id).in_(active))).all():
-            current, _ = self.streaks(s, gid, member.id or 0, min(now, end))
-            if current > 0:
-                streaks.append((member.user_id, current))
-        streaks.sort(key=lambda x: (-x[1], x[0]))
-        return DigestData(
-            week_start=start_day, posts=len(post_ids), participation=participation, top=top,
-            streak_leaders=tuple(streaks[:3]), coverage_by_topic=cov, weakest_topic=weakest,
-            answers=len(pairs), answers_by_day=tuple(by_day),
-        )
+        return compute_digest(self, channel, week_of)
 
     def groups_for_member(self, platform: str, workspace: str, user_id: str) -> list[ChannelRef]:
         """Channels where a member has points: App Home shows a rank for each."""
