@@ -126,9 +126,12 @@ def _node_line(node: yaml.Node | None, loc: Sequence[str | int]) -> int:
                 if isinstance(key, yaml.ScalarNode) and key.value == part:
                     nxt = value
                     break
-        elif isinstance(current, yaml.SequenceNode) and isinstance(part, int):
-            if 0 <= part < len(current.value):
-                nxt = current.value[part]
+        elif (
+            isinstance(current, yaml.SequenceNode)
+            and isinstance(part, int)
+            and 0 <= part < len(current.value)
+        ):
+            nxt = current.value[part]
         if nxt is None:
             break
         current = nxt

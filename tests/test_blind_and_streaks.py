@@ -21,7 +21,8 @@ async def test_blind_answers_are_private_until_the_reveal_shows_them_all(world):
     button = post.buttons[0]
     assert button.action_id == ANSWER_PRIVATELY_ACTION and button.label == "Answer privately"
     post_id = int(button.value)
-    assert "Your answer is recorded" in await _private(world, "UA", "My first go: I would cache the candidates somewhere.", post_id)
+    first_go = "My first go: I would cache the candidates somewhere."
+    assert "Your answer is recorded" in await _private(world, "UA", first_go, post_id)
     assert "Your answer is updated" in await _private(world, "UA", GOOD, post_id)
     assert "too short" in await _private(world, "UB", "cache it", post_id)
     assert world.port.of("reply") == []  # nothing visible before the reveal

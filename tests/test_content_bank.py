@@ -79,10 +79,10 @@ def test_questions_have_follow_ups_and_company_tags(bank):
 
 
 def test_every_key_point_is_covered_by_its_own_sample_answer(bank):
-    missed = {
-        q.id: [kp.text for kp, ok in zip(q.key_points, coverage(q.sample_answer, q.key_points).covered, strict=True) if not ok]
-        for q in bank.questions.values()
-    }
+    missed = {}
+    for q in bank.questions.values():
+        covered = coverage(q.sample_answer, q.key_points).covered
+        missed[q.id] = [kp.text for kp, ok in zip(q.key_points, covered, strict=True) if not ok]
     assert {k: v for k, v in missed.items() if v} == {}
 
 

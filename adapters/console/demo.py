@@ -231,7 +231,8 @@ async def _members_answer(demo: Demo, day: int, index: int, question: Question, 
         await demo.core.handle(ReplyEdited(CHANNEL, dee, "dee", better, f"edit-{dee}"))
     if index == 0 and day in (0, 3):
         clock.advance(minutes=10)
-        oops = await demo.answer("eli", thread, _terms_answer(question, [1, 2], "Posting this in the wrong thread, but:"))
+        wrong_thread = _terms_answer(question, [1, 2], "Posting this in the wrong thread, but:")
+        oops = await demo.answer("eli", thread, wrong_thread)
         clock.advance(minutes=2)
         say(f"{demo.stamp()}  eli 🗑 deleted [{oops}]")
         await demo.core.handle(ReplyDeleted(CHANNEL, oops, f"del-{oops}"))
