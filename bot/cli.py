@@ -10,17 +10,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections import Counter
 from collections.abc import Sequence
 
-from bot.clock import SystemClock
+from bot.clock import Clock, FileClock, SystemClock
 from bot.config import ConfigError, Settings, load_settings
 from bot.content import load_bank
 from bot.core import Core
 from bot.domain import Difficulty, Topic
-from bot.ports import PlatformAdapter
+from bot.ports import AdapterError, PlatformAdapter
 from bot.runtime import Runtime
 from bot.store.repo import Store
 
@@ -81,7 +82,16 @@ def build_core(settings: Settings) -> Core:
     for problem in problems:
         log.error("content pack problem (that file is not loaded): %s", problem)
     store = Store.open(settings.database_url)
-    return Core(Runtime(settings=settings, store=store, bank=bank, clock=SystemClock()))
+    return Core(Runtime(settings=settings, store=store, bank=bank, clock=_clock()))
+
+
+def _clock() -> Clock:
+    """The system clock, or (test hook, see bot.clock.FileClock) the time in $MLSD_CLOCK_FILE."""
+    path = os.environ.get("MLSD_CLOCK_FILE")
+    if path:
+        log.warning("MLSD_CLOCK_FILE is set: the bot's time is read from %s (a test hook)", path)
+        return FileClock(path)
+    return SystemClock()
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -114,44 +124,52 @@ def _run(args: argparse.Namespace) -> int:
         return 2
 
 
-class AdapterError(Exception):
-    """An adapter could not start (bad credentials, missing intent ...); message says why."""
-
-
 async def serve(settings: Settings, platforms: Sequence[str], http_port: int | None = None) -> int:
     """Run the adapters and the scheduler until SIGTERM/SIGINT, then stop in order."""
     from scheduler.service import BotScheduler
 
     core = build_core(settings)
     adapters: list[PlatformAdapter] = []
-    if "slack" in platforms:
-        from adapters.slack.app import create_adapter as create_slack
-
-        adapters.append(create_slack(settings, core, http_port=http_port))
-    if "discord" in platforms:
-        from adapters.discord.client import create_adapter as create_discord
-
-        adapters.append(create_discord(settings, core))
-    for adapter in adapters:
-        core.rt.ports[adapter.port.platform] = adapter.port
-    scheduler = BotScheduler(core)
+    # MLSD_SWEEP_SECONDS (test hook): how often the safety sweep runs (default 5 minutes).
+    sweep = os.environ.get("MLSD_SWEEP_SECONDS")
+    scheduler = BotScheduler(core, sweep_seconds=float(sweep)) if sweep else BotScheduler(core)
     core.rt.schedule_listeners.append(scheduler.schedule_changed)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    started = False
     try:
+        if "slack" in platforms:
+            from adapters.slack.app import create_adapter as create_slack
+
+            adapters.append(create_slack(settings, core, http_port=http_port))
+        if "discord" in platforms:
+            from adapters.discord.client import create_adapter as create_discord
+
+            adapters.append(create_discord(settings, core))
+        for adapter in adapters:
+            core.rt.ports[adapter.port.platform] = adapter.port
         for adapter in adapters:
             await adapter.start()
         await scheduler.start()
+        started = True
         log.info("mlsd-bot running on %s", ", ".join(platforms))
         await stop.wait()
         log.info("shutting down: no new events, finishing in-flight work")
     finally:
-        await scheduler.shutdown()
+        if started:
+            await scheduler.shutdown()
         for adapter in adapters:
             await adapter.stop()
         core.rt.store.close()
+    return 0
+
+
+def _slack_manifest(args: argparse.Namespace) -> int:
+    from adapters.slack.manifest import manifest_yaml
+
+    print(manifest_yaml(args.name, args.request_url), end="")
     return 0
 
 
@@ -179,6 +197,14 @@ def _parser() -> argparse.ArgumentParser:
     listing = content_sub.add_parser("list", help="list loaded questions and counts")
     listing.add_argument("--topic", choices=[t.value for t in Topic])
     listing.set_defaults(func=_content_list)
+
+    slack = sub.add_parser("slack", help="Slack helpers")
+    slack_sub = slack.add_subparsers(dest="slack_command", required=True)
+    slack_manifest = slack_sub.add_parser("manifest", help="print the Slack app manifest (YAML)")
+    slack_manifest.add_argument("--request-url", metavar="URL",
+                                help="HTTP mode: https://<host>/slack/events (default: Socket Mode)")
+    slack_manifest.add_argument("--name", default="mlsd-bot", help="the app and bot user name")
+    slack_manifest.set_defaults(func=_slack_manifest)
     return parser
 
 

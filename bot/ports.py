@@ -35,6 +35,13 @@ class TransientPlatformError(PlatformError):
         self.retry_after = retry_after
 
 
+class AdapterError(Exception):
+    """An adapter could not start (rejected token, missing intent, port in use ...).
+
+    The message names the setting to fix; `mlsd-bot run` prints it and exits 2.
+    """
+
+
 ACK_REACTION = "white_check_mark"
 
 
