@@ -53,6 +53,8 @@ class Settings(BaseModel):
     discord_api_url: str | None = None
     discord_gateway_url: str | None = None
     discord_guild_ids: list[int] = Field(default_factory=list)
+    # Minutes of inactivity after the reveal before a question's thread archives (None: never).
+    discord_archive_after_reveal_minutes: int | None = 1440
 
     @field_validator("admins", mode="before")
     @classmethod

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 from bot.domain import (
     Bold,
+    Button,
     ChannelMention,
     ChannelRef,
-    Button,
     Field,
     Image,
     Italic,
@@ -32,6 +32,7 @@ from bot.domain import (
     Topic,
     UserText,
 )
+from bot.store.db import as_utc
 
 if TYPE_CHECKING:
     from bot.quiz import Grade
@@ -92,7 +93,7 @@ def thread_name(question: Question) -> str:
 
 
 def daily_post(question: Question, post: PostRow) -> Message:
-    deadline: datetime = post.deadline
+    deadline = as_utc(post.deadline) or post.deadline  # a reloaded SQLite row is naive UTC
     meta = [question.difficulty.value]
     if question.companies:
         meta.append(", ".join(question.companies))
