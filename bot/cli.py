@@ -28,14 +28,19 @@ from bot.store.repo import Store
 log = logging.getLogger("mlsd")
 
 
+def _configured_packs() -> list[str] | None:
+    """The content packs MLSD_CONFIG names; None (after saying why) if the config is broken."""
+    try:
+        return load_settings().content_packs
+    except ConfigError as exc:
+        print(f"config: {exc}", file=sys.stderr)
+        return None
+
+
 def _content_validate(args: argparse.Namespace) -> int:
-    packs = list(args.paths)
-    if not packs:
-        try:
-            packs = load_settings().content_packs
-        except ConfigError as exc:
-            print(f"config: {exc}", file=sys.stderr)
-            return 2
+    packs = list(args.paths) or _configured_packs()
+    if packs is None:
+        return 2
     bank, problems = load_bank(packs)
     for problem in problems:
         print(problem)
@@ -48,10 +53,8 @@ def _content_validate(args: argparse.Namespace) -> int:
 
 
 def _content_list(args: argparse.Namespace) -> int:
-    try:
-        packs = load_settings().content_packs
-    except ConfigError as exc:
-        print(f"config: {exc}", file=sys.stderr)
+    packs = _configured_packs()
+    if packs is None:
         return 2
     bank, problems = load_bank(packs)
     for problem in problems:
