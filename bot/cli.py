@@ -15,6 +15,7 @@ import signal
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 
 from bot.clock import Clock, FileClock, SystemClock
 from bot.config import ConfigError, Settings, load_settings
@@ -77,7 +78,10 @@ def _content_list(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from adapters.console.demo import run_demo
 
-    return asyncio.run(run_demo(seed=args.seed))
+    if not 1 <= args.weeks <= 8:
+        print("mlsd-bot demo: --weeks must be between 1 and 8", file=sys.stderr)
+        return 2
+    return asyncio.run(run_demo(weeks=args.weeks, charts_dir=args.charts_dir))
 
 
 def build_core(settings: Settings) -> Core:
@@ -181,7 +185,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="simulate a week of practice in one channel, no credentials")
-    demo.add_argument("--seed", type=int, default=7, help=argparse.SUPPRESS)
+    demo.add_argument("--weeks", type=int, default=1, help="how many weeks to simulate (1-8)")
+    demo.add_argument("--charts-dir", type=Path, default=None,
+                      help="where to save the chart PNGs (default: a new temporary folder)")
     demo.set_defaults(func=_demo)
 
     run = sub.add_parser("run", help="run the bot on every platform that has credentials")

@@ -22,6 +22,7 @@ from bot.domain import (
     Timestamp,
     Topic,
 )
+from bot.habits import Habits
 from bot.practice import ALL, Practice, ScheduleSpec
 from bot.quiz import Quiz, QuizError
 from bot.runtime import Runtime
@@ -38,11 +39,15 @@ HELP = [
     ("topics", "the six topics and how many questions each has"),
     ("schedule", "this channel's subscriptions and their state"),
     ("digest", "this week's digest so far, just for you"),
-    ("subscribe <topic|all> [at HH:MM] [tz Area/City] [days mon-fri] [window 24h] [blind]",
+    ("subscribe <topic|all> [at HH:MM] [tz Area/City] [days mon-fri] [window 24h] [skip YYYY-MM-DD,…] [blind]",
      "admins: daily questions in this channel"),
     ("unsubscribe <topic|all>", "admins: stop them"),
     ("post-now [topic]", "admins: post today's question now"),
     ("reveal-now", "admins: reveal every open question here now"),
+    ("away <days>|off", "freeze your streak for a vacation (up to 14 days)"),
+    ("remind on|off", "a private weekly summary of your progress"),
+    ("reminder 1h|off", "admins: a reminder in each thread before its deadline"),
+    ("live-board on|off", "admins: one standings message, updated after every reveal"),
 ]
 
 REFUSALS = {
@@ -50,6 +55,8 @@ REFUSALS = {
     "unsubscribe": "unsubscribe a channel",
     "post-now": "post a question early",
     "reveal-now": "reveal answers early",
+    "reminder": "set deadline reminders",
+    "live-board": "turn the live standings message on or off",
 }
 
 
@@ -69,6 +76,7 @@ class Commands:
         self.practice = practice
         self.quiz = quiz
         self.standings = standings
+        self.habits = Habits(rt)
 
     async def run(self, event: SlashCommand) -> Reply:
         try:
@@ -190,6 +198,8 @@ class Commands:
         )
         assert command.topic is not None
         sub, what = self.practice.subscribe(event.channel, command.topic, spec, event.user_id)
+        if command.skip_dates:
+            self.habits.add_skip_dates(sub.id or 0, command.skip_dates)
         nxt = self.practice.next_occurrence(sub, self.rt.clock.now())
         topic_text = (
             "all six topics, one a day in rotation" if command.topic == ALL
@@ -202,6 +212,8 @@ class Commands:
                 f"{verb}: {topic_text} at {spec.at} {spec.timezone}, "
                 f"{','.join(spec.days)}; answers close after {format_window(sub.window_minutes)}"
                 + (" (blind: answers are private until the reveal)" if spec.blind else "")
+                + (f"; no posts on {', '.join(d.isoformat() for d in command.skip_dates)}"
+                   if command.skip_dates else "")
                 + ". ",
                 *(("First question ", Timestamp(nxt), ".") if nxt else ()),
             )),),
@@ -274,3 +286,39 @@ class Commands:
             return Reply(render.notice("There is no open question in this channel to reveal."))
         n = len(revealed)
         return Reply(render.notice(f"Revealed {n} question{'s' if n != 1 else ''} in their threads."))
+
+    # ---------------------------------------------------------------- habits
+
+    async def _away(self, event: SlashCommand, command: Command) -> Reply:
+        until = self.habits.set_away(event.channel, event.user_id, command.days_away or 0)
+        if until is None:
+            return Reply(render.notice("Welcome back! Your streak counts again from the next question."))
+        return Reply(Message(title=None, sections=(Section(Text.of(
+            "Enjoy the break. Your streak is frozen until ", Timestamp(until, "datetime"),
+            ": questions posted until then won't break it. `/mlsd away off` ends it early.")),)))
+
+    async def _remind(self, event: SlashCommand, command: Command) -> Reply:
+        self.habits.set_weekly_summary(event.channel, event.user_id, bool(command.switch))
+        if command.switch:
+            return Reply(render.notice("You'll get a private summary of your week with each weekly digest."))
+        return Reply(render.notice("Weekly summaries are off. `/mlsd remind on` brings them back."))
+
+    async def _reminder(self, event: SlashCommand, command: Command) -> Reply:
+        self.habits.set_reminder(event.channel, command.reminder if command.switch else None)
+        if command.reminder:
+            minutes = int(command.reminder.total_seconds() // 60)
+            return Reply(render.notice(
+                f"Each open question here gets a reminder {format_window(minutes)} before its deadline."
+            ), private=False)
+        return Reply(render.notice("Deadline reminders are off in this channel."), private=False)
+
+    async def _live_board(self, event: SlashCommand, command: Command) -> Reply:
+        self.habits.set_live_board(event.channel, bool(command.switch))
+        if command.switch:
+            with self.rt.store.session() as s:
+                group = self.rt.store.find_group(s, event.channel)
+            if group is not None:
+                await self.habits.refresh_live_board(group.id or 0)
+            return Reply(render.notice("Live standings are on: I'll keep one leaderboard message up to "
+                                       "date after every reveal."))
+        return Reply(render.notice("Live standings are off."))

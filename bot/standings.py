@@ -173,10 +173,14 @@ class Standings:
         """(current, best) run of consecutive scheduled posts answered on time.
 
         A post still open that the member has not answered yet does not break
-        the run: they may still answer it.
+        the run (they may still answer it), and neither does one scheduled
+        while they were away (`/mlsd away`). Holidays post nothing, so they
+        cannot break it either.
         """
+        from bot.habits import Habits  # habits builds on standings' neighbours, not on it
+
         posts = s.exec(
-            select(PostRow.id, PostRow.deadline, PostRow.status)
+            select(PostRow.id, PostRow.deadline, PostRow.status, PostRow.scheduled_for)
             .where(PostRow.group_id == group_id, col(PostRow.status).in_(LIVE_POST))
             .order_by(col(PostRow.scheduled_for), col(PostRow.id))
         ).all()
@@ -190,13 +194,17 @@ class Standings:
                 )
             ).all()
         )
+        away = Habits.away_periods(s, member_id)
         run = best = 0
-        for post_id, deadline, status in posts:
+        for post_id, deadline, status, scheduled in posts:
+            at = as_utc(scheduled) or now
             if post_id in answered:
                 run += 1
                 best = max(best, run)
             elif status == "posted" and (as_utc(deadline) or now) > now:
-                continue
+                continue  # still open: they may answer yet
+            elif any(start <= at < end for start, end in away):
+                continue  # scheduled while they were away
             else:
                 run = 0
         return run, best

@@ -142,10 +142,12 @@ def _week_start(now: datetime) -> datetime:
     return datetime.combine(monday, time(8, 0), tzinfo=UTC)
 
 
-async def run_demo(seed: int = 7) -> int:
+async def run_demo(weeks: int = 1, charts_dir: Path | None = None) -> int:
+    """Simulate `weeks` weeks ending with the current one; charts go to `charts_dir`."""
     with tempfile.TemporaryDirectory(prefix="mlsd-demo-") as tmp:
         db = Path(tmp) / "demo.db"
-        out_dir = Path(tempfile.mkdtemp(prefix="mlsd-demo-charts-"))
+        out_dir = charts_dir or Path(tempfile.mkdtemp(prefix="mlsd-demo-charts-"))
+        out_dir.mkdir(parents=True, exist_ok=True)
         settings = Settings(database_url=f"sqlite:///{db}", admins=[LEAD])
         bank, problems = load_bank()
         if problems:
@@ -153,23 +155,24 @@ async def run_demo(seed: int = 7) -> int:
                 print(p)
             return 1
         store = Store.open(settings.database_url)
-        clock = FakeClock(_week_start(datetime.now(UTC)))
+        clock = FakeClock(_week_start(datetime.now(UTC)) - timedelta(weeks=weeks - 1))
         port = MemoryPort(platform="console")
         core = Core(Runtime(settings, store, bank, clock, {"console": port}))
         demo = Demo(core, port, clock, out_dir)
         port.on_call = demo.on_call
         try:
-            await _script(demo, bank)
+            await _script(demo, bank, weeks)
         finally:
             store.close()
         print(f"\nDemo database was {db} (deleted); charts are in {out_dir}")
     return 0
 
 
-async def _script(demo: Demo, bank) -> None:  # type: ignore[no-untyped-def]
+async def _script(demo: Demo, bank, weeks: int) -> None:  # type: ignore[no-untyped-def]
     say = demo.say
-    monday = demo.clock.now()
-    say("mlsd-bot demo: one simulated week in #ml-practice (5 members, 2 topics, UTC)")
+    first_monday = demo.clock.now()
+    span = "one simulated week" if weeks == 1 else f"{weeks} simulated weeks"
+    say(f"mlsd-bot demo: {span} in #ml-practice (5 members, 2 topics, UTC)")
     say(f"database: a temporary SQLite file · bank: {len(bank.questions)} questions, "
         f"{len(bank.quiz)} quiz items\n")
     say("═══ Setup ═══")
@@ -178,6 +181,12 @@ async def _script(demo: Demo, bank) -> None:  # type: ignore[no-untyped-def]
     await demo.command(LEAD, "subscribe serving at 09:00 window 8h", admin=True)
     await demo.command(LEAD, "subscribe experimentation at 09:00 window 8h", admin=True)
 
+    for week in range(weeks):
+        await _week(demo, bank, first_monday + timedelta(weeks=week), week)
+
+
+async def _week(demo: Demo, bank, monday: datetime, week: int) -> None:  # type: ignore[no-untyped-def]
+    say = demo.say
     for day in range(5):
         base = monday + timedelta(days=day)
         say(f"\n═══ {base:%A %d %B} ═══")
@@ -187,14 +196,14 @@ async def _script(demo: Demo, bank) -> None:  # type: ignore[no-untyped-def]
         for index, post in enumerate(posts[-2:]):
             qid = (post.message.footer.plain() if post.message and post.message.footer else "").split()[-1]
             todays.append((bank.questions[qid], post.thread_id or ""))
-            await _members_answer(demo, day, index, *todays[-1], base)
+            await _members_answer(demo, day, index, *todays[-1], base, week)
         if day in (0, 2, 4):
             demo.clock.set(base + timedelta(hours=9, minutes=1))  # 17:01, after the 17:00 deadline
             for question, thread in todays:
                 late = _terms_answer(question, [0, 1, 2, 3], "Sorry I'm late, my plan:")
                 await demo.answer("chen", thread, late, note="after the deadline")
         await demo.tick(base + timedelta(hours=9, minutes=5))  # 17:05: deadlines passed, reveals
-        if day == 0:
+        if day == 0 and week == 0:
             say("")
             await demo.command("eli", "leaderboard")
 
@@ -212,13 +221,15 @@ async def _script(demo: Demo, bank) -> None:  # type: ignore[no-untyped-def]
 
 
 async def _members_answer(demo: Demo, day: int, index: int, question: Question, thread: str,
-                          base: datetime) -> None:
+                          base: datetime, week: int = 0) -> None:
     clock, say = demo.clock, demo.say
     clock.set(base + timedelta(hours=1, minutes=20 + index * 3))
     ana = await demo.answer("ana", thread, _strong_answer(question))
     clock.advance(minutes=30)
     if day != 2:
-        await demo.answer("ben", thread, WEAK_ANSWER)
+        # ben's answers get better after his first week of feedback
+        ben = WEAK_ANSWER if week == 0 else _terms_answer(question, [0, week % 6, 5], "Better this time:")
+        await demo.answer("ben", thread, ben)
     await demo.answer("eli", thread, "Great one, seen it asked twice!",
                       note="discussion: too short to count as an answer")
     if day % 2 == 0:

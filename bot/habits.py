@@ -1,0 +1,236 @@
+"""The team's habits around the daily loop: vacations, holidays, reminders,
+opt-in summaries, the live standings message and the low-bank notice.
+
+Every hook here is best effort around the loop that must never fail: a
+reminder or a board update that cannot be sent is logged and dropped, never
+allowed to stop a post or a reveal.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from bot import render
+from bot.domain import ChannelRef, Message, MessageKind, Section, Text, Timestamp, Topic
+from bot.ports import PlatformError
+from bot.runtime import Runtime
+from bot.selection import unused_count
+from bot.store.db import as_utc
+from bot.store.habits import (
+    AwayRow,
+    GroupOptionRow,
+    MemberPrefRow,
+    NoticeRow,
+    ReminderRow,
+    SkipDateRow,
+)
+from bot.store.models import GroupRow, PostRow, SubscriptionRow
+
+log = logging.getLogger(__name__)
+
+LOW_BANK_THRESHOLD = 2  # unused questions left on a topic when admins are told
+
+
+class Habits:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    # ------------------------------------------------------------ member side
+
+    def set_away(self, channel: ChannelRef, user_id: str, days: int) -> datetime | None:
+        """Start (or with days=0, end) a vacation; returns when it ends."""
+        now = self.rt.clock.now()
+        with self.rt.store.session() as s:
+            member = self.rt.store.member(s, channel, user_id)
+            current = self._current_away(s, member.id or 0, now)
+            if days == 0:
+                if current is not None:
+                    current.ends_at = now
+                    s.add(current)
+                return None
+            ends = now + timedelta(days=days)
+            if current is not None:
+                current.ends_at = ends
+                s.add(current)
+            else:
+                s.add(AwayRow(member_id=member.id or 0, starts_at=now, ends_at=ends))
+            return ends
+
+    @staticmethod
+    def _current_away(s: Session, member_id: int, now: datetime) -> AwayRow | None:
+        return s.exec(
+            select(AwayRow).where(AwayRow.member_id == member_id, col(AwayRow.starts_at) <= now,
+                                  col(AwayRow.ends_at) > now)
+        ).first()
+
+    @staticmethod
+    def away_periods(s: Session, member_id: int) -> list[tuple[datetime, datetime]]:
+        rows = s.exec(select(AwayRow).where(AwayRow.member_id == member_id)).all()
+        return [(as_utc(r.starts_at) or r.starts_at, as_utc(r.ends_at) or r.ends_at) for r in rows]
+
+    def set_weekly_summary(self, channel: ChannelRef, user_id: str, on: bool) -> None:
+        with self.rt.store.session() as s:
+            member = self.rt.store.member(s, channel, user_id)
+            pref = s.get(MemberPrefRow, member.id) or MemberPrefRow(member_id=member.id or 0)
+            pref.weekly_summary = on
+            s.add(pref)
+
+    # ----------------------------------------------------------- channel side
+
+    def options(self, s: Session, group_id: int) -> GroupOptionRow:
+        return s.get(GroupOptionRow, group_id) or GroupOptionRow(group_id=group_id)
+
+    def set_reminder(self, channel: ChannelRef, before: timedelta | None) -> None:
+        with self.rt.store.session() as s:
+            group = self.rt.store.group(s, channel, self.rt.clock.now())
+            opts = self.options(s, group.id or 0)
+            opts.reminder_minutes = int(before.total_seconds() // 60) if before else None
+            s.add(opts)
+        self.rt.schedule_changed()
+
+    def set_live_board(self, channel: ChannelRef, on: bool) -> None:
+        with self.rt.store.session() as s:
+            group = self.rt.store.group(s, channel, self.rt.clock.now())
+            opts = self.options(s, group.id or 0)
+            opts.live_board = on
+            if not on:
+                opts.live_board_message_id = None
+            s.add(opts)
+
+    def add_skip_dates(self, subscription_id: int, dates: tuple[date, ...]) -> None:
+        with self.rt.store.session() as s:
+            existing = set(s.exec(select(SkipDateRow.local_date).where(
+                SkipDateRow.subscription_id == subscription_id)).all())
+            for day in dates:
+                if day not in existing:
+                    s.add(SkipDateRow(subscription_id=subscription_id, local_date=day))
+
+    def skip_dates(self, s: Session, subscription_id: int) -> set[date]:
+        return set(s.exec(select(SkipDateRow.local_date).where(
+            SkipDateRow.subscription_id == subscription_id)).all())
+
+    # ------------------------------------------------------------- reminders
+
+    async def send_due_reminders(self, now: datetime) -> list[int]:
+        """Post "N left" in each open thread whose channel asked for a reminder."""
+        with self.rt.store.session() as s:
+            rows = s.exec(
+                select(PostRow, GroupOptionRow, GroupRow)
+                .join(GroupOptionRow, GroupOptionRow.group_id == PostRow.group_id)  # type: ignore[arg-type]
+                .join(GroupRow, GroupRow.id == PostRow.group_id)  # type: ignore[arg-type]
+                .where(PostRow.status == "posted", col(GroupOptionRow.reminder_minutes).is_not(None),
+                       col(PostRow.deadline) > now)
+            ).all()
+        sent: list[int] = []
+        for post, opts, group in rows:
+            deadline = as_utc(post.deadline) or now
+            if deadline - timedelta(minutes=opts.reminder_minutes or 0) > now or post.id is None:
+                continue
+            if not self._claim_reminder(post.id, now):
+                continue
+            message = Message(
+                title=None,
+                sections=(Section(Text.of(f"⏰ {_left(deadline - now)} left to answer: the reveal is ",
+                                          Timestamp(deadline), ".")),),
+                kind=MessageKind.REMINDER,
+            )
+            channel = self.rt.store.channel_of(group)
+            try:
+                await self.rt.port(channel.platform).reply(channel, post.thread_id or "", message)
+                sent.append(post.id)
+            except (PlatformError, LookupError) as exc:
+                log.warning("reminder for post %s not sent: %s", post.id, exc)
+        return sent
+
+    def _claim_reminder(self, post_id: int, now: datetime) -> bool:
+        try:
+            with self.rt.store.session() as s:
+                s.add(ReminderRow(post_id=post_id, at=now))
+        except IntegrityError:
+            return False
+        return True
+
+    def next_reminder_at(self, now: datetime) -> list[datetime]:
+        """When reminders of open posts fall due, for the scheduler's jobs."""
+        with self.rt.store.session() as s:
+            rows = s.exec(
+                select(PostRow.deadline, GroupOptionRow.reminder_minutes)
+                .join(GroupOptionRow, GroupOptionRow.group_id == PostRow.group_id)  # type: ignore[arg-type]
+                .where(PostRow.status == "posted", col(GroupOptionRow.reminder_minutes).is_not(None))
+            ).all()
+        return sorted((as_utc(d) or now) - timedelta(minutes=m or 0) for d, m in rows)
+
+    # ------------------------------------------------------------ live board
+
+    async def refresh_live_board(self, group_id: int) -> None:
+        """Edit the channel's one standings message (post it the first time)."""
+        from bot.standings import Standings  # standings imports nothing from here
+
+        with self.rt.store.session() as s:
+            opts = s.get(GroupOptionRow, group_id)
+            group = s.get(GroupRow, group_id)
+            if opts is None or not opts.live_board or group is None:
+                return
+            message_id = opts.live_board_message_id
+        channel = self.rt.store.channel_of(group)
+        board = Standings(self.rt).leaderboard(channel, "week", None)
+        message = render.leaderboard(board)
+        message = Message(title=f"{message.title} (updated after every reveal)", sections=message.sections,
+                          kind=MessageKind.LEADERBOARD)
+        port = self.rt.port(channel.platform)
+        try:
+            if message_id:
+                await port.update(channel, message_id, message)
+                return
+            posted = await port.send(channel, message)
+        except (PlatformError, LookupError) as exc:
+            log.warning("live board of group %s not updated: %s", group_id, exc)
+            return
+        with self.rt.store.session() as s:
+            opts = s.get(GroupOptionRow, group_id)
+            if opts is not None:
+                opts.live_board_message_id = posted.message_id
+                s.add(opts)
+
+    # -------------------------------------------------------------- low bank
+
+    async def warn_if_bank_low(self, subscription_id: int, topic: Topic) -> bool:
+        """Tell the subscribing admin, once, when a topic is nearly out of fresh questions."""
+        with self.rt.store.session() as s:
+            sub = s.get(SubscriptionRow, subscription_id)
+            if sub is None:
+                return False
+            group = s.get(GroupRow, sub.group_id)
+            left = unused_count(s, self.rt.bank, sub.group_id, topic)
+            if group is None or left > LOW_BANK_THRESHOLD:
+                return False
+            try:
+                with s.begin_nested():
+                    s.add(NoticeRow(group_id=sub.group_id, key=f"low-bank:{topic.value}",
+                                    at=self.rt.clock.now()))
+            except IntegrityError:
+                return False
+            admin = sub.created_by
+        channel = self.rt.store.channel_of(group)
+        total = len(self.rt.bank.questions_for(topic))
+        text = (f"Heads-up: only {left} of the {total} {topic.title} questions have not been posted "
+                "here yet. After that, the questions this channel covered worst come back first. "
+                "Add your own with a content pack (see `mlsd-bot content validate`).")
+        try:
+            if admin:
+                await self.rt.port(channel.platform).send_private(channel, admin, render.notice(text))
+        except (PlatformError, LookupError) as exc:
+            log.warning("low-bank notice for group %s not sent: %s", sub.group_id, exc)
+        return True
+
+
+def _left(delta: timedelta) -> str:
+    minutes = max(1, round(delta.total_seconds() / 60))
+    if minutes % 60 == 0 or minutes >= 120:
+        hours = round(minutes / 60)
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
