@@ -40,8 +40,8 @@ class Settings(BaseModel):
     scoring: Scoring = Field(default_factory=Scoring)
     content_packs: list[str] = Field(default_factory=list)
     catch_up_grace_minutes: int = 120
-    digest_weekday: int = 0  # Monday
-    digest_time: str = "09:00"
+    digest_weekday: int = Field(default=0, ge=0, le=6)  # 0 = Monday; a group's own setting wins
+    digest_time: str = "09:00"  # local HH:MM in the group's time zone
     log_level: str = "INFO"
 
     slack_bot_token: SecretStr | None = None
@@ -61,6 +61,14 @@ class Settings(BaseModel):
     def _split_admins(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("digest_time")
+    @classmethod
+    def _check_digest_time(cls, value: str) -> str:
+        from bot.schedule_spec import parse_time  # local: avoids a cycle at import
+
+        parse_time(value)
         return value
 
     @field_validator("discord_guild_ids", mode="before")

@@ -8,10 +8,12 @@ one bad event from taking a handler (or the process) down.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from bot import render
 from bot.answers import Answers
 from bot.commands import Commands
+from bot.digests import DigestReport, Digests
 from bot.domain import (
     ButtonPressed,
     InboundEvent,
@@ -31,6 +33,7 @@ from bot.quiz import QUIZ_ACTION, Quiz, QuizError
 from bot.render import ANSWER_PRIVATELY_ACTION
 from bot.runtime import Runtime
 from bot.standings import Standings
+from bot.timetable import Timetable, build_timetable
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,7 @@ class Core:
         self.answers = Answers(rt)
         self.quiz = Quiz(rt)
         self.standings = Standings(rt)
+        self.digests = Digests(rt, self.standings, self.practice)
         self.commands = Commands(rt, self.practice, self.quiz, self.standings)
 
     async def handle(self, event: InboundEvent) -> Outcome:
@@ -99,8 +103,32 @@ class Core:
         upcoming = self.practice.upcoming(platform, workspace, now)
         return render.home(user_id, per_channel, upcoming)
 
-    async def run_due(self) -> DueReport:
-        return await self.practice.run_due()
+    # ------------------------------------------------ what the scheduler calls
+
+    async def run_due(self, now: datetime | None = None) -> DueReport:
+        """Everything due: posts (or skips), retries, reveals and weekly digests. Safe to repeat."""
+        now = now or self.rt.clock.now()
+        report = await self.practice.run_due(now)
+        digests = await self.digests.digest_due(now)
+        report.digests.extend(digests.posted)
+        report.failed.extend(digests.failed)
+        return report
+
+    async def post_due(self, subscription_id: int) -> DueReport:
+        """One subscription's scheduled post, if it is due now."""
+        return await self.practice.post_due(self.rt.clock.now(), subscription_id)
+
+    async def reveal_due(self, post_id: int) -> list[int]:
+        """One post's reveal, if its deadline has passed."""
+        return await self.practice.reveal_due(self.rt.clock.now(), post_id=post_id)
+
+    async def digest_due(self, group_id: int) -> DigestReport:
+        """One group's weekly digest, if it is due now."""
+        return await self.digests.digest_due(group_id=group_id)
+
+    def timetable(self) -> Timetable:
+        """What is scheduled, from the database: the scheduler's jobs are built from it."""
+        return build_timetable(self.rt, self.digests)
 
 
 def _private_answer_text(kind: str, detail: str) -> str:

@@ -5,6 +5,9 @@ Exactly-once rests on the database: a post is *claimed* by inserting its row
 *confirmed* with the platform's message id after. A reveal is claimed by a
 conditional UPDATE from `posted` to `revealing`. Whoever loses a claim does
 nothing; a claim left behind by a crash is retried once its lease expires.
+A sender that hits a platform error releases its claim until `retry_at`
+(exponential backoff, never sooner than the platform's Retry-After); a post
+not delivered within the catch-up grace is skipped with the reason recorded.
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, and_, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -43,6 +47,22 @@ log = logging.getLogger(__name__)
 CLAIM_LEASE = timedelta(minutes=2)
 LOOKBACK = timedelta(days=7)
 ALL = "all"
+RETRY_BASE = timedelta(seconds=15)
+RETRY_CAP = timedelta(minutes=15)
+
+
+def backoff(attempts: int, retry_after: float | None = None) -> timedelta:
+    """Wait after the `attempts`-th failure: 15s, 30s, 1m ... capped at 15m, never under Retry-After."""
+    delay = min(RETRY_BASE * 2 ** max(attempts - 1, 0), RETRY_CAP)
+    return max(delay, timedelta(seconds=retry_after or 0))
+
+
+def retryable(claimed_at: Any, retry_at: Any, now: datetime) -> ColumnElement[bool]:
+    """SQL condition on a claim's columns: it may be taken over (its sender released it, or died)."""
+    return or_(
+        and_(col(retry_at).is_not(None), col(retry_at) <= now),
+        and_(col(retry_at).is_(None), col(claimed_at) <= now - CLAIM_LEASE),
+    )
 
 
 @dataclass(frozen=True)
@@ -60,6 +80,7 @@ class DueReport:
     skipped: list[int] = field(default_factory=list)
     revealed: list[int] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    digests: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -206,29 +227,41 @@ class Practice:
         await self.reveal_due(now, report)
         return report
 
-    async def _post_due(self, now: datetime, report: DueReport) -> None:
-        grace = timedelta(minutes=self.rt.settings.catch_up_grace_minutes)
+    async def post_due(self, now: datetime, subscription_id: int) -> DueReport:
+        """Post (or skip) what is due for one subscription: what its scheduled job runs."""
+        report = DueReport()
+        await self._post_due(now, report, subscription_id)
+        return report
+
+    async def _post_due(self, now: datetime, report: DueReport, subscription_id: int | None = None) -> None:
         with self.rt.store.session() as s:
-            subs = list(
-                s.exec(
-                    select(SubscriptionRow).where(
-                        SubscriptionRow.active == True,  # noqa: E712
-                        col(SubscriptionRow.paused_reason).is_(None),
-                    )
-                )
+            query = select(SubscriptionRow).where(
+                SubscriptionRow.active == True,  # noqa: E712
+                col(SubscriptionRow.paused_reason).is_(None),
             )
+            if subscription_id is not None:
+                query = query.where(SubscriptionRow.id == subscription_id)
+            subs = list(s.exec(query))
         for sub in subs:
-            start = max(as_utc(sub.effective_from) or now, now - LOOKBACK)
-            for local_day, moment in self.occurrences(sub, start, now):
-                if now - moment > grace:
-                    if self._record_skip(sub, local_day, moment, now):
-                        report.skipped.append(sub.id or 0)
-                    continue
-                result = await self.post_for(sub.id or 0, local_day, moment)
-                if result.error:
-                    report.failed.append(result.error)
-                elif result.created:
-                    report.posted.append(result.post.id or 0)
+            try:
+                await self._post_due_for(sub, now, report)
+            except Exception as exc:  # one broken subscription must not stop the others
+                log.exception("posting for subscription %s (group %s, %s) failed", sub.id, sub.group_id, sub.topic)
+                report.failed.append(f"subscription {sub.id}: {exc!r}")
+
+    async def _post_due_for(self, sub: SubscriptionRow, now: datetime, report: DueReport) -> None:
+        grace = timedelta(minutes=self.rt.settings.catch_up_grace_minutes)
+        start = max(as_utc(sub.effective_from) or now, now - LOOKBACK)
+        for local_day, moment in self.occurrences(sub, start, now):
+            if now - moment > grace:
+                if self._record_skip(sub, local_day, moment, now):
+                    report.skipped.append(sub.id or 0)
+                continue
+            result = await self.post_for(sub.id or 0, local_day, moment)
+            if result.error:
+                report.failed.append(result.error)
+            elif result.created:
+                report.posted.append(result.post.id or 0)
 
     def _record_skip(
         self, sub: SubscriptionRow, local_day: date, moment: datetime, now: datetime
@@ -313,7 +346,8 @@ class Practice:
             self.pause(post.subscription_id, exc.reason)
             return f"post {post.id}: channel unavailable ({exc.reason})"
         except (TransientPlatformError, PlatformError, LookupError) as exc:
-            log.warning("post %s not sent yet (%s); it will be retried", post.id, exc)
+            retry_at = self._defer(post.id or 0, "claimed", post.claimed_at, exc)
+            log.warning("post %s not sent yet (%s); retrying at %s", post.id, exc, retry_at)
             return f"post {post.id}: {exc}"
         with self.rt.store.session() as s:
             row = s.get(PostRow, post.id)
@@ -322,6 +356,7 @@ class Practice:
             row.message_id = posted.message_id
             row.thread_id = posted.thread_id
             row.posted_at = self.rt.clock.now()
+            row.attempts, row.retry_at = 0, None
             s.add(row)
         post.status, post.message_id, post.thread_id = "posted", posted.message_id, posted.thread_id
         log.info("posted %s to %s (post %s)", question.id, channel.channel, post.id)
@@ -335,17 +370,40 @@ class Practice:
                 row.skip_reason = reason
                 s.add(row)
 
+    def _defer(self, post_id: int, status: str, claimed_at: datetime | None, exc: Exception) -> datetime:
+        """Release a claim after a platform error until a backoff has passed; returns when."""
+        now = self.rt.clock.now()
+        with self.rt.store.session() as s:
+            row = s.get(PostRow, post_id)
+            if row is None or row.status != status:
+                return now
+            mine = row.claimed_at if status == "claimed" else row.reveal_claimed_at
+            if as_utc(mine) != as_utc(claimed_at):
+                return now  # someone else took the claim over meanwhile: theirs to finish
+            row.attempts += 1
+            row.retry_at = now + backoff(row.attempts, getattr(exc, "retry_after", None))
+            row.last_error = f"{type(exc).__name__}: {exc}"[:200]
+            s.add(row)
+            return row.retry_at
+
     async def _retry_stale_claims(self, now: datetime, report: DueReport) -> None:
-        """A claim whose sender died (or hit a transient error) is sent again."""
+        """A claim whose sender died or hit a platform error is sent again, within the grace."""
+        grace = timedelta(minutes=self.rt.settings.catch_up_grace_minutes)
         with self.rt.store.session() as s:
             stale = list(
                 s.exec(
                     select(PostRow).where(
-                        PostRow.status == "claimed", col(PostRow.claimed_at) <= now - CLAIM_LEASE
+                        PostRow.status == "claimed", retryable(PostRow.claimed_at, PostRow.retry_at, now)
                     )
                 )
             )
         for post in stale:
+            late = now - (as_utc(post.scheduled_for) or now)
+            if late > grace:
+                why = post.last_error or "the bot stopped while posting"
+                self._skip_claim(post, f"not delivered within {late.total_seconds() / 3600:.1f}h ({why})"[:200])
+                report.skipped.append(post.subscription_id)
+                continue
             if self._renew_claim(post, now) and post.question_id in self.rt.bank.questions:
                 error = await self._send_post(post, self.rt.bank.questions[post.question_id])
                 if error:
@@ -360,20 +418,27 @@ class Practice:
                 .where(
                     col(PostRow.id) == post.id,
                     col(PostRow.status) == "claimed",
-                    col(PostRow.claimed_at) <= now - CLAIM_LEASE,
+                    retryable(PostRow.claimed_at, PostRow.retry_at, now),
                 )
-                .values(claimed_at=now)
+                .values(claimed_at=now, retry_at=None)
             )
-            return result.rowcount == 1  # type: ignore[attr-defined]
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                return False
+        post.claimed_at = now
+        return True
 
     # -------------------------------------------------------------------- reveal
 
-    async def reveal_due(self, now: datetime, report: DueReport | None = None) -> list[int]:
+    async def reveal_due(
+        self, now: datetime, report: DueReport | None = None, post_id: int | None = None
+    ) -> list[int]:
+        """Reveal every post past its deadline (or just `post_id`), and retry reveals left unfinished."""
+        only = [col(PostRow.id) == post_id] if post_id is not None else []
         with self.rt.store.session() as s:
             due = list(
                 s.exec(
                     select(PostRow.id).where(
-                        PostRow.status == "posted", col(PostRow.deadline) <= now
+                        PostRow.status == "posted", col(PostRow.deadline) <= now, *only
                     )
                 )
             )
@@ -381,14 +446,20 @@ class Practice:
                 s.exec(
                     select(PostRow.id).where(
                         PostRow.status == "revealing",
-                        col(PostRow.reveal_claimed_at) <= now - CLAIM_LEASE,
+                        retryable(PostRow.reveal_claimed_at, PostRow.retry_at, now),
+                        *only,
                     )
                 )
             )
         done: list[int] = []
-        for post_id in [*due, *stale]:
-            if post_id is not None and await self.reveal(post_id):
-                done.append(post_id)
+        for pid in [*due, *stale]:
+            try:
+                if pid is not None and await self.reveal(pid):
+                    done.append(pid)
+            except Exception as exc:  # one broken reveal must not stop the others
+                log.exception("reveal of post %s failed", pid)
+                if report is not None:
+                    report.failed.append(f"reveal {pid}: {exc!r}")
         if report is not None:
             report.revealed.extend(done)
         return done
@@ -405,10 +476,10 @@ class Practice:
                     (col(PostRow.status) == "posted")
                     | (
                         (col(PostRow.status) == "revealing")
-                        & (col(PostRow.reveal_claimed_at) <= now - CLAIM_LEASE)
+                        & retryable(PostRow.reveal_claimed_at, PostRow.retry_at, now)
                     ),
                 )
-                .values(status="revealing", reveal_claimed_at=now)
+                .values(status="revealing", reveal_claimed_at=now, retry_at=None)
             ).rowcount  # type: ignore[attr-defined]
         if claimed != 1:
             return False
@@ -429,7 +500,8 @@ class Practice:
             except ChannelUnavailable as exc:
                 self.pause(post.subscription_id, exc.reason)
             except (PlatformError, LookupError) as exc:
-                log.warning("reveal of post %s not sent (%s); it will be retried", post_id, exc)
+                retry_at = self._defer(post_id, "revealing", now, exc)
+                log.warning("reveal of post %s not sent (%s); retrying at %s", post_id, exc, retry_at)
                 return False
         with store.session() as s:
             row = s.get(PostRow, post_id)

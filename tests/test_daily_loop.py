@@ -174,9 +174,9 @@ async def test_transient_failure_is_retried_and_posts_once(world):
     world.port.transient_failures = 1
     report = await world.tick(hours=1)
     assert report.failed and world.port.of("send") == []
-    await world.tick(minutes=1)  # claim lease not yet expired: no double send
+    await world.tick(seconds=10)  # the first backoff (15s) has not passed: no retry yet
     assert world.port.of("send") == []
-    await world.tick(minutes=2)
+    await world.tick(seconds=10)
     assert len(world.port.of("send")) == 1
     await world.tick(minutes=5)
     assert len(world.port.of("send")) == 1

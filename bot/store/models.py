@@ -28,8 +28,10 @@ class GroupRow(SQLModel, table=True):
     workspace: str = Field(max_length=64)
     channel: str = Field(max_length=64)
     timezone: str = Field(default="UTC", max_length=64)
-    digest_weekday: int = 0
-    digest_time: str = Field(default="09:00", max_length=5)
+    # When this group's weekly digest is due (0 = Monday, local HH:MM in `timezone`);
+    # None: the configured default (settings.digest_weekday / digest_time).
+    digest_weekday: int | None = None
+    digest_time: str | None = Field(default=None, max_length=5)
     created_at: datetime = Field(sa_column=_utc_column(nullable=False))
 
 
@@ -87,6 +89,12 @@ class PostRow(SQLModel, table=True):
     revealed_at: datetime | None = Field(default=None, sa_column=_utc_column())
     skip_reason: str | None = Field(default=None, max_length=200)
     blind: bool = False
+    # After a platform error the sender releases its claim until `retry_at`
+    # (backoff, never before the platform's Retry-After); `attempts` counts the
+    # failures of the current stage (posting, then revealing).
+    attempts: int = 0
+    retry_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    last_error: str | None = Field(default=None, max_length=200)
 
 
 class ReplyRow(SQLModel, table=True):
@@ -213,6 +221,12 @@ class QuizReviewRow(SQLModel, table=True):
 
 
 class DigestRow(SQLModel, table=True):
+    """One weekly digest of one group, claimed like a post: claimed -> sent -> posted, or skipped.
+
+    `week_start` is the Monday of the week the digest reports on; `sent` means the
+    text is out and only the chart upload is left.
+    """
+
     __tablename__ = "digests"
     __table_args__ = (UniqueConstraint("group_id", "week_start"),)
 
@@ -222,3 +236,9 @@ class DigestRow(SQLModel, table=True):
     status: str = Field(default="claimed", max_length=16)
     claimed_at: datetime = Field(sa_column=_utc_column(nullable=False))
     posted_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    scheduled_for: datetime | None = Field(default=None, sa_column=_utc_column())
+    message_id: str | None = Field(default=None, max_length=64)
+    skip_reason: str | None = Field(default=None, max_length=200)
+    attempts: int = 0
+    retry_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    last_error: str | None = Field(default=None, max_length=200)
