@@ -109,6 +109,7 @@ class Core:
         """Everything due: posts (or skips), retries, reveals and weekly digests. Safe to repeat."""
         now = now or self.rt.clock.now()
         report = await self.practice.run_due(now)
+        report.reminded.extend(await self.practice.habits.send_due_reminders(now))
         digests = await self.digests.digest_due(now)
         report.digests.extend(digests.posted)
         report.failed.extend(digests.failed)
@@ -121,6 +122,10 @@ class Core:
     async def reveal_due(self, post_id: int) -> list[int]:
         """One post's reveal, if its deadline has passed."""
         return await self.practice.reveal_due(self.rt.clock.now(), post_id=post_id)
+
+    async def remind_due(self, post_id: int) -> list[int]:
+        """One open post's deadline reminder, if its channel wants one and it is time."""
+        return await self.practice.habits.send_due_reminders(self.rt.clock.now(), post_id=post_id)
 
     async def digest_due(self, group_id: int) -> DigestReport:
         """One group's weekly digest, if it is due now."""

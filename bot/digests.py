@@ -25,7 +25,7 @@ from bot.runtime import Runtime
 from bot.schedule_spec import local_occurrence, parse_time
 from bot.standings import Standings
 from bot.store.db import as_utc
-from bot.store.models import DigestRow, GroupRow, SubscriptionRow
+from bot.store.models import DigestRow, GroupRow, PostRow, SubscriptionRow
 
 log = logging.getLogger(__name__)
 
@@ -127,14 +127,31 @@ class Digests:
             if self._record_skip(slot.group_id, week, moment, now):
                 report.skipped.append(slot.group_id)
             return
+        if not self._had_posts(slot.group_id, week, zone):
+            # A digest of an empty week is noise in the channel; the skip is recorded.
+            if self._record_skip(slot.group_id, week, moment, now, "no questions were posted that week"):
+                report.skipped.append(slot.group_id)
+            return
         digest_id = await self.post(slot.group_id, week, moment)
         if digest_id is not None:
             report.posted.append(digest_id)
 
-    def _record_skip(self, group_id: int, week: date, moment: datetime, now: datetime) -> bool:
+    def _had_posts(self, group_id: int, week: date, zone: ZoneInfo) -> bool:
+        start = datetime.combine(week, time(0), tzinfo=zone)
+        end = datetime.combine(week + timedelta(days=7), time(0), tzinfo=zone)
+        with self.rt.store.session() as s:
+            return s.exec(
+                select(PostRow.id).where(
+                    PostRow.group_id == group_id, col(PostRow.status).in_(("posted", "revealing", "revealed")),
+                    col(PostRow.scheduled_for) >= start, col(PostRow.scheduled_for) < end,
+                )
+            ).first() is not None
+
+    def _record_skip(self, group_id: int, week: date, moment: datetime, now: datetime,
+                     reason: str | None = None) -> bool:
         hours = (now - moment).total_seconds() / 3600
-        row = DigestRow(group_id=group_id, week_start=week, status="skipped", claimed_at=now,
-                        scheduled_for=moment, skip_reason=f"missed by {hours:.1f}h (the bot was not running)")
+        row = DigestRow(group_id=group_id, week_start=week, status="skipped", claimed_at=now, scheduled_for=moment,
+                        skip_reason=reason or f"missed by {hours:.1f}h (the bot was not running)")
         try:
             with self.rt.store.session() as s:
                 s.add(row)
@@ -180,6 +197,10 @@ class Digests:
             return False
         self._update(row, status="posted", posted_at=self.rt.clock.now(), retry_at=None)
         log.info("posted digest of week %s to %s (digest %s)", row.week_start, channel.channel, row.id)
+        try:
+            await self.practice.habits.send_weekly_summaries(row.group_id, row.week_start)
+        except Exception:
+            log.exception("weekly summaries of group %s not sent", row.group_id)
         return True
 
     def _update(self, row: DigestRow, **values: object) -> None:

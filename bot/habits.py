@@ -28,7 +28,7 @@ from bot.store.habits import (
     ReminderRow,
     SkipDateRow,
 )
-from bot.store.models import GroupRow, PostRow, SubscriptionRow
+from bot.store.models import GroupRow, MemberRow, PostRow, ReplyRow, SubscriptionRow
 
 log = logging.getLogger(__name__)
 
@@ -115,16 +115,19 @@ class Habits:
 
     # ------------------------------------------------------------- reminders
 
-    async def send_due_reminders(self, now: datetime) -> list[int]:
+    async def send_due_reminders(self, now: datetime, post_id: int | None = None) -> list[int]:
         """Post "N left" in each open thread whose channel asked for a reminder."""
         with self.rt.store.session() as s:
-            rows = s.exec(
+            query = (
                 select(PostRow, GroupOptionRow, GroupRow)
                 .join(GroupOptionRow, GroupOptionRow.group_id == PostRow.group_id)  # type: ignore[arg-type]
                 .join(GroupRow, GroupRow.id == PostRow.group_id)  # type: ignore[arg-type]
                 .where(PostRow.status == "posted", col(GroupOptionRow.reminder_minutes).is_not(None),
                        col(PostRow.deadline) > now)
-            ).all()
+            )
+            if post_id is not None:
+                query = query.where(PostRow.id == post_id)
+            rows = s.exec(query).all()
         sent: list[int] = []
         for post, opts, group in rows:
             deadline = as_utc(post.deadline) or now
@@ -154,15 +157,17 @@ class Habits:
             return False
         return True
 
-    def next_reminder_at(self, now: datetime) -> list[datetime]:
-        """When reminders of open posts fall due, for the scheduler's jobs."""
-        with self.rt.store.session() as s:
-            rows = s.exec(
-                select(PostRow.deadline, GroupOptionRow.reminder_minutes)
-                .join(GroupOptionRow, GroupOptionRow.group_id == PostRow.group_id)  # type: ignore[arg-type]
-                .where(PostRow.status == "posted", col(GroupOptionRow.reminder_minutes).is_not(None))
-            ).all()
-        return sorted((as_utc(d) or now) - timedelta(minutes=m or 0) for d, m in rows)
+    def reminder_times(self, s: Session) -> list[tuple[int, datetime]]:
+        """(post id, when its reminder falls due) for open posts not yet reminded: the scheduler's jobs."""
+        rows = s.exec(
+            select(PostRow.id, PostRow.deadline, GroupOptionRow.reminder_minutes)
+            .join(GroupOptionRow, GroupOptionRow.group_id == PostRow.group_id)  # type: ignore[arg-type]
+            .outerjoin(ReminderRow, ReminderRow.post_id == PostRow.id)  # type: ignore[arg-type]
+            .where(PostRow.status == "posted", col(GroupOptionRow.reminder_minutes).is_not(None),
+                   col(ReminderRow.post_id).is_(None))
+            .order_by(col(PostRow.id))
+        ).all()
+        return [(pid or 0, (as_utc(d) or d) - timedelta(minutes=m or 0)) for pid, d, m in rows]
 
     # ------------------------------------------------------------ live board
 
@@ -196,6 +201,50 @@ class Habits:
                 opts.live_board_message_id = posted.message_id
                 s.add(opts)
 
+    # ------------------------------------------------------- weekly summaries
+
+    async def send_weekly_summaries(self, group_id: int, week: date) -> list[str]:
+        """Each opted-in member who practises in this channel gets their stats, privately, once a week."""
+        from bot import charts
+        from bot.standings import Standings
+
+        with self.rt.store.session() as s:
+            group = s.get(GroupRow, group_id)
+            if group is None:
+                return []
+            members = s.exec(
+                select(MemberRow)
+                .join(MemberPrefRow, MemberPrefRow.member_id == MemberRow.id)  # type: ignore[arg-type]
+                .join(ReplyRow, ReplyRow.member_id == MemberRow.id)  # type: ignore[arg-type]
+                .join(PostRow, PostRow.id == ReplyRow.post_id)  # type: ignore[arg-type]
+                .where(MemberPrefRow.weekly_summary == True, PostRow.group_id == group_id)  # noqa: E712
+                .distinct()
+            ).all()
+        channel = self.rt.store.channel_of(group)
+        standings = Standings(self.rt)
+        sent: list[str] = []
+        for member in members:
+            if not self._claim_notice(group_id, f"summary:{week.isoformat()}:{member.id}"):
+                continue
+            stats = standings.member_stats(channel, member.user_id)
+            message = render.stats(stats, charts.stats_chart(stats))
+            message = Message(title=f"Your week in practice (week of {week:%d %b})",
+                              sections=message.sections, image=message.image, kind=MessageKind.STATS)
+            try:
+                await self.rt.port(channel.platform).send_private(channel, member.user_id, message)
+                sent.append(member.user_id)
+            except (PlatformError, LookupError) as exc:
+                log.warning("weekly summary for %s not sent: %s", member.user_id, exc)
+        return sent
+
+    def _claim_notice(self, group_id: int, key: str) -> bool:
+        try:
+            with self.rt.store.session() as s:
+                s.add(NoticeRow(group_id=group_id, key=key, at=self.rt.clock.now()))
+        except IntegrityError:
+            return False
+        return True
+
     # -------------------------------------------------------------- low bank
 
     async def warn_if_bank_low(self, subscription_id: int, topic: Topic) -> bool:
@@ -206,15 +255,11 @@ class Habits:
                 return False
             group = s.get(GroupRow, sub.group_id)
             left = unused_count(s, self.rt.bank, sub.group_id, topic)
-            if group is None or left > LOW_BANK_THRESHOLD:
-                return False
-            try:
-                with s.begin_nested():
-                    s.add(NoticeRow(group_id=sub.group_id, key=f"low-bank:{topic.value}",
-                                    at=self.rt.clock.now()))
-            except IntegrityError:
-                return False
             admin = sub.created_by
+        if group is None or left > LOW_BANK_THRESHOLD:
+            return False
+        if not self._claim_notice(sub.group_id, f"low-bank:{topic.value}"):
+            return False
         channel = self.rt.store.channel_of(group)
         total = len(self.rt.bank.questions_for(topic))
         text = (f"Heads-up: only {left} of the {total} {topic.title} questions have not been posted "

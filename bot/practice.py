@@ -25,6 +25,7 @@ from sqlmodel import Session, col, select
 from bot import render
 from bot.coverage import coverage
 from bot.domain import ChannelRef, Question, Topic
+from bot.habits import Habits
 from bot.ports import ChannelUnavailable, PlatformError, TransientPlatformError
 from bot.runtime import Runtime
 from bot.schedule_spec import WEEKDAYS, local_occurrence, parse_time
@@ -81,6 +82,7 @@ class DueReport:
     revealed: list[int] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     digests: list[int] = field(default_factory=list)
+    reminded: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ class PostResult:
 class Practice:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
+        self.habits = Habits(rt)
 
     # ------------------------------------------------------------ subscriptions
 
@@ -252,7 +255,14 @@ class Practice:
     async def _post_due_for(self, sub: SubscriptionRow, now: datetime, report: DueReport) -> None:
         grace = timedelta(minutes=self.rt.settings.catch_up_grace_minutes)
         start = max(as_utc(sub.effective_from) or now, now - LOOKBACK)
+        with self.rt.store.session() as s:
+            holidays = self.habits.skip_dates(s, sub.id or 0)
         for local_day, moment in self.occurrences(sub, start, now):
+            if local_day in holidays:
+                # Recorded like a missed slot, so the day reads as "holiday" in history.
+                if self._record_skip(sub, local_day, moment, now, reason="holiday (a skip date)"):
+                    report.skipped.append(sub.id or 0)
+                continue
             if now - moment > grace:
                 if self._record_skip(sub, local_day, moment, now):
                     report.skipped.append(sub.id or 0)
@@ -264,13 +274,14 @@ class Practice:
                 report.posted.append(result.post.id or 0)
 
     def _record_skip(
-        self, sub: SubscriptionRow, local_day: date, moment: datetime, now: datetime
+        self, sub: SubscriptionRow, local_day: date, moment: datetime, now: datetime,
+        reason: str | None = None,
     ) -> bool:
         hours = (now - moment).total_seconds() / 3600
         row = PostRow(
             subscription_id=sub.id or 0, group_id=sub.group_id, topic=sub.topic,
             local_date=local_day, scheduled_for=moment, deadline=moment, status="skipped",
-            claimed_at=now, skip_reason=f"missed by {hours:.1f}h (the bot was not running)",
+            claimed_at=now, skip_reason=reason or f"missed by {hours:.1f}h (the bot was not running)",
         )
         try:
             with self.rt.store.session() as s:
@@ -323,7 +334,16 @@ class Practice:
             assert existing is not None
             return PostResult(existing, created=False)
         error = await self._send_post(post, question)
+        if error is None:
+            await self._after_post(subscription_id, question.topic)
         return PostResult(post, created=error is None, error=error)
+
+    async def _after_post(self, subscription_id: int, topic: Topic) -> None:
+        """Best-effort follow-ups of a post; they never undo or fail the post itself."""
+        try:
+            await self.habits.warn_if_bank_low(subscription_id, topic)
+        except Exception:
+            log.exception("low-bank check after a post of subscription %s failed", subscription_id)
 
     @staticmethod
     def _existing_post(s: Session, subscription_id: int, local_day: date) -> PostRow | None:
@@ -509,6 +529,10 @@ class Practice:
             row.status = "revealed"
             row.revealed_at = now
             s.add(row)
+        try:
+            await self.habits.refresh_live_board(post.group_id)
+        except Exception:
+            log.exception("live board of group %s not refreshed after reveal %s", post.group_id, post_id)
         return True
 
     def _score(

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, time
 from sqlmodel import col, select
 
 from bot.digests import Digests, DigestSlot
+from bot.habits import Habits
 from bot.practice import CLAIM_LEASE
 from bot.runtime import Runtime
 from bot.schedule_spec import parse_time
@@ -37,6 +38,8 @@ class Timetable:
     # The earliest moment a claim released after a platform error (or left by a
     # crashed sender) may be retried; None when nothing waits.
     next_retry: datetime | None
+    # (post id, when) of each open post's deadline reminder, where the channel wants one.
+    reminders: tuple[tuple[int, datetime], ...] = ()
 
 
 def build_timetable(rt: Runtime, digests: Digests) -> Timetable:
@@ -54,6 +57,7 @@ def build_timetable(rt: Runtime, digests: Digests) -> Timetable:
             select(PostRow.status, PostRow.claimed_at, PostRow.reveal_claimed_at, PostRow.retry_at)
             .where(col(PostRow.status).in_(("claimed", "revealing")))
         ).all()
+        reminders = Habits(rt).reminder_times(s)
         pending_digests = s.exec(
             select(DigestRow.claimed_at, DigestRow.retry_at).where(col(DigestRow.status).in_(("claimed", "sent")))
         ).all()
@@ -70,6 +74,7 @@ def build_timetable(rt: Runtime, digests: Digests) -> Timetable:
         reveals=tuple((post_id or 0, as_utc(deadline) or deadline) for post_id, deadline in open_posts),
         digests=tuple(slot for slot, _since in digests.slots()),
         next_retry=min(waits, default=None),
+        reminders=tuple(reminders),
     )
 
 

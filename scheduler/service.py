@@ -6,6 +6,7 @@ changes or a job has run, the jobs are rebuilt from the core's timetable:
 - `post:<subscription id>`: a cron job at the subscription's local time, zone and days;
 - `reveal:<post id>`: a one-off job at each open post's deadline;
 - `digest:<group id>`: a weekly cron job at the group's digest weekday and time;
+- `remind:<post id>`: a one-off job for an open post's deadline reminder (opt-in per channel);
 - `mlsd:retry`: a one-off job when a claim released after a platform error
   (or left by a crashed sender) may be retried;
 - `mlsd:sweep`: a low-frequency safety sweep of everything due.
@@ -149,6 +150,8 @@ class BotScheduler:
                         skipped=report.skipped, failed=report.failed)
         elif kind == "reveal" and key is not None:
             _log_report(f"reveal job of post {key}", revealed=await self.core.reveal_due(key))
+        elif kind == "remind" and key is not None:
+            _log_report(f"reminder job of post {key}", reminded=await self.core.remind_due(key))
         elif kind == "digest" and key is not None:
             digest = await self.core.digest_due(key)
             _log_report(f"digest job of group {key}", posted=digest.posted,
@@ -156,7 +159,7 @@ class BotScheduler:
         elif kind in ("sweep", "retry"):
             report = await self.core.run_due()
             _log_report(kind, posted=report.posted, skipped=report.skipped, revealed=report.revealed,
-                        digests=report.digests, failed=report.failed)
+                        digests=report.digests, reminded=report.reminded, failed=report.failed)
         else:
             raise ValueError(f"unknown job {kind!r}")
 
@@ -207,6 +210,8 @@ class BotScheduler:
             )
         for post_id, deadline in table.reveals:
             wanted[_job_id("reveal", post_id)] = self._one_off(deadline, ("reveal", post_id))
+        for post_id, when in table.reminders:
+            wanted[_job_id("remind", post_id)] = self._one_off(when, ("remind", post_id))
         for d in table.digests:
             wanted[_job_id("digest", d.group_id)] = (
                 ("cron", d.at, d.timezone, d.weekday),
@@ -224,11 +229,11 @@ class BotScheduler:
 
 
 def _job_id(kind: str, key: int | None) -> str:
-    return f"{kind}:{key}" if kind in ("post", "reveal", "digest") else f"mlsd:{kind}"
+    return f"{kind}:{key}" if kind in ("post", "reveal", "digest", "remind") else f"mlsd:{kind}"
 
 
 def _label(kind: str, key: int | None = None) -> str:
-    what = {"post": "subscription", "reveal": "post", "digest": "group"}.get(kind)
+    what = {"post": "subscription", "reveal": "post", "digest": "group", "remind": "post"}.get(kind)
     return f"{kind} job of {what} {key}" if what else f"{kind} job"
 
 

@@ -23,6 +23,7 @@ from bot.core import Core
 from bot.domain import (
     ButtonPressed,
     ChannelRef,
+    MessageKind,
     Outcome,
     ReactionAdded,
     ReactionRemoved,
@@ -136,7 +137,9 @@ class World:
         return await self.command("UADMIN", text)
 
     def thread(self, index: int = -1) -> str:
-        posts = [c for c in self.port.of("send") if c.channel == self.channel]
+        """The thread of the latest (or `index`-th) daily question in this channel."""
+        posts = [c for c in self.port.of("send") if c.channel == self.channel
+                 and c.message is not None and c.message.kind == MessageKind.DAILY_POST]
         assert posts, "no question has been posted"
         return posts[index].thread_id or ""
 

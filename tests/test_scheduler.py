@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -23,7 +23,7 @@ from bot.core import Core
 from bot.domain import ChannelRef, MessageKind, SlashCommand
 from bot.practice import CLAIM_LEASE
 from bot.runtime import Runtime
-from bot.store.models import DigestRow, GroupRow, PostRow
+from bot.store.models import DigestRow, GroupRow, PostRow, SubscriptionRow
 from bot.store.repo import Store
 from scheduler.service import SWEEP_JOB_ID, BotScheduler, daily_trigger
 
@@ -416,3 +416,18 @@ def test_the_clock_file_test_hook(tmp_path, monkeypatch, settings):
     path.write_text("")  # caught mid-rewrite: time stands still
     assert core.rt.clock.now() == utc(2026, 3, 9, 8, 0)
     core.rt.store.close()
+
+
+def seed_last_week(store: Store, day: date = date(2026, 2, 27)) -> None:
+    """Give every subscription one revealed question in the week before the scenario.
+
+    A weekly digest is only posted for a week in which questions were posted, so a
+    scenario that starts on a Sunday needs that history for Monday's digest.
+    """
+    moment = datetime.combine(day, time(9, 0), tzinfo=UTC)
+    with store.session() as s:
+        for sub in s.exec(select(SubscriptionRow)).all():
+            s.add(PostRow(subscription_id=sub.id or 0, group_id=sub.group_id, topic=sub.topic,
+                          question_id=None, local_date=day, scheduled_for=moment,
+                          deadline=moment + timedelta(hours=1), status="revealed", claimed_at=moment,
+                          posted_at=moment, revealed_at=moment + timedelta(hours=1)))

@@ -20,7 +20,7 @@ from bot.store.models import DigestRow, PostRow, SubscriptionRow
 from bot.store.repo import Store
 from scheduler.service import SWEEP_JOB_ID
 from tests.conftest import PACK, POSTGRES_URL, _ensure_postgres_db, _reset_postgres
-from tests.test_scheduler import C2, posts, start_bot, stop_bot, utc
+from tests.test_scheduler import C2, posts, seed_last_week, start_bot, stop_bot, utc
 
 # --------------------------------------------------------- 429 and 5xx storms
 
@@ -68,6 +68,7 @@ async def test_rate_limits_and_5xx_for_a_while_then_everything_is_delivered_once
     bot = await start_bot(settings, bank, world.clock, platform)
     await bot.command("subscribe serving at 09:00 days mon-fri window 1h")
     await bot.command("subscribe modeling at 09:00 days mon-fri window 1h", channel=C2)
+    seed_last_week(store)
     await bot.sim.run_until(utc(2026, 3, 2, 12, 0))
 
     # Delivered once each, after the outages.
@@ -196,6 +197,7 @@ async def test_two_schedulers_on_one_database_post_reveal_and_digest_once(shared
     for i, channel in enumerate(channels):
         topic = ("serving", "modeling", "all")[i]
         await setup.command(f"subscribe {topic} at 09:00 days daily window 1h", channel=channel)
+    seed_last_week(setup.core.rt.store)
     await stop_bot(setup)
 
     moments = [utc(2026, 3, 1, 20, 0)]
@@ -224,7 +226,7 @@ async def test_two_schedulers_on_one_database_post_reveal_and_digest_once(shared
     assert all(port.calls for port in ports)  # both processes did part of the work
     store = Store.open(shared_url)
     with store.session() as s:
-        rows = list(s.exec(select(PostRow)))
+        rows = [r for r in s.exec(select(PostRow)) if r.local_date >= date(2026, 3, 2)]  # not the seeded week
         assert len(rows) == 24 and {r.status for r in rows} == {"revealed"}
         assert len({(r.subscription_id, r.local_date) for r in rows}) == 24
         weeks = sorted((d.group_id, d.week_start, d.status) for d in s.exec(select(DigestRow)))

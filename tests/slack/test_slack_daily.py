@@ -226,7 +226,7 @@ async def test_a_deleted_channel_pauses_the_subscription(slack: SlackWorld):
 async def test_rate_limited_then_delivered_once(slack: SlackWorld):
     await slack.command(ADMIN, "subscribe serving at 09:00")
     slack.standin.rate_limit("chat.postMessage", retry_after=1)
-    calls = await slack.tick(hours=1)
+    calls = [c for c in await slack.tick(hours=1) if c.method == "chat.postMessage"]
     assert [(c.method, c.status) for c in calls] == [("chat.postMessage", 429), ("chat.postMessage", 200)]
     assert len(slack.standin.calls_to("chat.postMessage")) == 2  # the subscribe notice + the question
 
