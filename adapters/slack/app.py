@@ -1,8 +1,9 @@
 """Slack wiring: a slack-bolt AsyncApp whose listeners hand domain events to the core.
 
 Socket Mode by default (SLACK_APP_TOKEN); HTTP mode (`--http --port P`) serves
-Bolt's `/slack/events` from an aiohttp server. Every listener acknowledges
-first and works after, so Slack always gets its answer within 3 seconds.
+Bolt's `/slack/events` from an aiohttp server. Events (answers, edits, votes)
+are stored before Slack is answered; commands, buttons and forms acknowledge
+first and work after, so Slack always gets its answer within 3 seconds.
 Translation lives in `inbound.py` (payload -> event) and `outbound.py`
 (Message -> Web API); this module only connects them.
 """
@@ -14,7 +15,7 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
@@ -76,7 +77,12 @@ class SlackAdapter:
         self.port = SlackPort(self.client, self.kit)
         self.bot_user_id: str | None = None
         self.bot_name = "mlsd-bot"
-        self.app = AsyncApp(client=self.client, signing_secret=secret, process_before_response=False)
+        # Events are processed before Slack gets its 200 (or its Socket Mode ack): an
+        # answer is stored before Slack considers it delivered, so a crash in between
+        # makes Slack redeliver it instead of losing it. Recording takes milliseconds;
+        # listeners that do slower work (commands, buttons, forms) ack first and hand
+        # the rest to a background task.
+        self.app = AsyncApp(client=self.client, signing_secret=secret, process_before_response=True)
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._admins: dict[str, tuple[bool, float]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -223,6 +229,9 @@ class SlackAdapter:
                 await self.core.handle(event)
 
     async def _on_home_opened(self, body: dict, event: dict) -> None:
+        self._spawn(self._publish_home(body, event))
+
+    async def _publish_home(self, body: dict, event: dict) -> None:
         async with self._work("app_home_opened", body):
             if event.get("tab", "home") != "home" or not event.get("user"):
                 return
@@ -230,8 +239,11 @@ class SlackAdapter:
             await self.port.publish_home(str(event["user"]), view)
 
     async def _on_command(self, ack: Any, body: dict, respond: Any) -> None:
+        await ack()
+        self._spawn(self._run_command(body, respond))
+
+    async def _run_command(self, body: dict, respond: Any) -> None:
         async with self._work("/mlsd", body, respond):
-            await ack()
             admin = await self._is_platform_admin(str(body.get("user_id") or ""), str(body.get("text") or ""))
             event = inbound.slash_command(body, admin)
             outcome = await self.core.handle(event)
@@ -239,8 +251,11 @@ class SlackAdapter:
                 await self._deliver(outcome.reply, event.channel, event.user_id, respond)
 
     async def _on_action(self, ack: Any, body: dict, respond: Any) -> None:
+        await ack()
+        self._spawn(self._run_action(body, respond))
+
+    async def _run_action(self, body: dict, respond: Any) -> None:
         async with self._work("button", body, respond):
-            await ack()
             event = inbound.button_pressed(body)
             if event is None:
                 return
@@ -253,8 +268,11 @@ class SlackAdapter:
                 await self._deliver(outcome.reply, event.channel, event.user_id, respond)
 
     async def _on_answer_submitted(self, ack: Any, body: dict) -> None:
+        await ack()  # closes the modal; the result follows as an ephemeral message
+        self._spawn(self._run_answer_submitted(body))
+
+    async def _run_answer_submitted(self, body: dict) -> None:
         async with self._work("private answer", body):
-            await ack()  # closes the modal; the result follows as an ephemeral message
             event = inbound.private_answer(body)
             if event is None:
                 log.warning("a private answer without a question id was ignored")
@@ -264,6 +282,12 @@ class SlackAdapter:
                 await self._tell(event.channel, event.user_id, self.kit.messages(outcome.reply.message))
 
     # -------------------------------------------------------------- helpers
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run a listener's slow part after its ack, tracked so `idle`/`stop` wait for it."""
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     @asynccontextmanager
     async def _work(self, what: str, body: Mapping[str, Any], respond: Any = None) -> AsyncIterator[None]:
