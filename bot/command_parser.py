@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from bot.domain import TOPIC_SLUGS
+from bot.schedule_spec import WEEKDAYS as WEEKDAYS_SHORT
 from bot.schedule_spec import parse_days, parse_time, parse_window, parse_zone
 
 WINDOWS = ("week", "month", "all")
@@ -35,6 +36,8 @@ class Command:
     switch: bool | None = None  # on/off commands
     days_away: int | None = None
     reminder: timedelta | None = None
+    digest_weekday: int | None = None
+    digest_time: str | None = None
     options: dict[str, str] = field(default_factory=dict)
 
 
@@ -143,7 +146,7 @@ def _parse_subscribe(args: list[str]) -> Command:
     if not args:
         raise CommandError(
             "Use `/mlsd subscribe <topic|all> [at HH:MM] [tz Area/City] [days mon-fri] "
-            f"[window 24h] [skip YYYY-MM-DD,...] [blind]`. {TOPIC_HINT}."
+            f"[window 24h] [skip YYYY-MM-DD,...] [digest <day> [HH:MM]] [blind]`. {TOPIC_HINT}."
         )
     topic = _topic(args[0], allow_all=True)
     values: dict[str, str] = {}
@@ -156,6 +159,17 @@ def _parse_subscribe(args: list[str]) -> Command:
             blind = True
             i += 1
             continue
+        if key == "digest":
+            if "digest" in values:
+                raise CommandError("`digest` is given twice.")
+            if i + 1 >= len(rest):
+                raise CommandError("`digest` needs a day and optionally a time, e.g. `digest fri 16:00`.")
+            values["digest"] = rest[i + 1]
+            i += 2
+            if i < len(rest) and ":" in rest[i]:
+                values["digest_time"] = rest[i]
+                i += 1
+            continue
         if key in ("at", "tz", "days", "window", "skip"):
             if i + 1 >= len(rest):
                 raise CommandError(f"`{key}` needs a value, e.g. {_EXAMPLES[key]}.")
@@ -166,21 +180,29 @@ def _parse_subscribe(args: list[str]) -> Command:
             continue
         raise CommandError(
             f"I don't understand '{rest[i]}'. Options are `at HH:MM`, `tz Area/City`, "
-            "`days mon-fri`, `window 24h`, `skip 2026-12-24` and `blind`."
+            "`days mon-fri`, `window 24h`, `skip 2026-12-24`, `digest fri 16:00` and `blind`."
         )
     try:
         at = parse_time(values["at"]).strftime("%H:%M") if "at" in values else None
         zone = parse_zone(values["tz"]).key if "tz" in values else None
         days = parse_days(values["days"]) if "days" in values else None
         window = parse_window(values["window"]) if "window" in values else None
+        digest_time = parse_time(values["digest_time"]).strftime("%H:%M") if "digest_time" in values else None
     except CommandError:
         raise
     except ValueError as exc:
         message = str(exc)
         raise CommandError(message[0].upper() + message[1:]) from None
     skip = parse_dates(values["skip"]) if "skip" in values else ()
+    digest_day = None
+    if "digest" in values:
+        day = values["digest"].lower()[:3]
+        if day not in WEEKDAYS_SHORT:
+            raise CommandError(f"'{values['digest']}' is not a day: use e.g. `digest mon` or `digest fri 16:00`.")
+        digest_day = WEEKDAYS_SHORT.index(day)
     return Command("subscribe", topic=topic, at=at, timezone=zone, days=days,
-                   window_length=window, blind=blind, skip_dates=skip)
+                   window_length=window, blind=blind, skip_dates=skip,
+                   digest_weekday=digest_day, digest_time=digest_time)
 
 
 _EXAMPLES = {"at": "`at 09:00`", "tz": "`tz Europe/Berlin`", "days": "`days mon-fri`",

@@ -39,7 +39,8 @@ HELP = [
     ("topics", "the six topics and how many questions each has"),
     ("schedule", "this channel's subscriptions and their state"),
     ("digest", "this week's digest so far, just for you"),
-    ("subscribe <topic|all> [at HH:MM] [tz Area/City] [days mon-fri] [window 24h] [skip YYYY-MM-DD,…] [blind]",
+    ("subscribe <topic|all> [at HH:MM] [tz Area/City] [days mon-fri] [window 24h] [skip YYYY-MM-DD,…] "
+     "[digest <day> [HH:MM]] [blind]",
      "admins: daily questions in this channel"),
     ("unsubscribe <topic|all>", "admins: stop them"),
     ("post-now [topic]", "admins: post today's question now"),
@@ -141,6 +142,11 @@ class Commands:
         sections = []
         for sub in subs:
             sections.append(self._subscription_section(sub, now))
+        if group is not None:
+            weekday = self.rt.settings.digest_weekday if group.digest_weekday is None else group.digest_weekday
+            at = group.digest_time or self.rt.settings.digest_time
+            sections.append(Section(Text.of(
+                f"Weekly digest: {WEEKDAYS[weekday]} at {at} {group.timezone}")))
         for post in open_posts:
             deadline = as_utc(post.deadline) or now
             sections.append(Section(Text.of(
@@ -200,6 +206,8 @@ class Commands:
         sub, what = self.practice.subscribe(event.channel, command.topic, spec, event.user_id)
         if command.skip_dates:
             self.habits.add_skip_dates(sub.id or 0, command.skip_dates)
+        if command.digest_weekday is not None:
+            self.habits.set_digest_slot(event.channel, command.digest_weekday, command.digest_time)
         nxt = self.practice.next_occurrence(sub, self.rt.clock.now())
         topic_text = (
             "all six topics, one a day in rotation" if command.topic == ALL
@@ -214,6 +222,9 @@ class Commands:
                 + (" (blind: answers are private until the reveal)" if spec.blind else "")
                 + (f"; no posts on {', '.join(d.isoformat() for d in command.skip_dates)}"
                    if command.skip_dates else "")
+                + (f"; weekly digest on {WEEKDAYS[command.digest_weekday]}"
+                   + (f" at {command.digest_time}" if command.digest_time else "")
+                   if command.digest_weekday is not None else "")
                 + ". ",
                 *(("First question ", Timestamp(nxt), ".") if nxt else ()),
             )),),

@@ -92,6 +92,16 @@ class Habits:
             s.add(opts)
         self.rt.schedule_changed()
 
+    def set_digest_slot(self, channel: ChannelRef, weekday: int, at: str | None) -> None:
+        """When this channel's weekly digest goes out (its own time zone); the time defaults to config."""
+        with self.rt.store.session() as s:
+            group = self.rt.store.group(s, channel, self.rt.clock.now())
+            group.digest_weekday = weekday
+            if at is not None:
+                group.digest_time = at
+            s.add(group)
+        self.rt.schedule_changed()
+
     def set_live_board(self, channel: ChannelRef, on: bool) -> None:
         with self.rt.store.session() as s:
             group = self.rt.store.group(s, channel, self.rt.clock.now())

@@ -131,3 +131,26 @@ async def test_the_digest_chart_is_a_readable_png_that_follows_the_data(world):
     assert 10_000 < len(chart.png) < 500_000
     quieter = world.core.standings.digest(world.channel, date(2026, 2, 23))  # the week before: nothing
     assert charts.digest_chart(quieter).png != chart.png
+
+
+async def test_a_channel_can_move_its_digest_to_friday_afternoon(world):
+    world.clock.set(at(-3, 12))
+    reply = await world.admin("subscribe modeling at 09:00 tz America/New_York days daily window 2h "
+                              "digest fri 16:00")
+    assert "weekly digest on fri at 16:00" in reply.message.plain()
+    assert "Weekly digest: fri at 16:00 America/New_York" in (await world.command("UA", "schedule")).message.plain()
+    for day in range(5):
+        world.clock.set(at(day, 9))
+        await world.tick()
+        world.clock.set(at(day, 9, 30))
+        await world.reply("UA", GOOD, thread=world.thread())
+        world.clock.set(at(day, 11, 1))
+        await world.tick()
+    world.clock.set(at(4, 16))
+    await world.tick()
+    digests = [c for c in world.port.of("send") if c.message.kind == MessageKind.DIGEST]
+    assert len(digests) == 1
+    assert "Week of 02 Mar 2026" in digests[0].message.plain() and "Questions: 5" in digests[0].message.plain()
+    world.clock.set(at(7, 9))  # the old Monday slot posts nothing more
+    await world.tick()
+    assert len([c for c in world.port.of("send") if c.message.kind == MessageKind.DIGEST]) == 1
