@@ -164,9 +164,12 @@ def _parse_subscribe(args: list[str]) -> Command:
                 raise CommandError("`digest` is given twice.")
             if i + 1 >= len(rest):
                 raise CommandError("`digest` needs a day and optionally a time, e.g. `digest fri 16:00`.")
-            values["digest"] = rest[i + 1]
+            day, _, when = rest[i + 1].partition(" ")  # "fri 16:00" may arrive as one quoted word
+            values["digest"] = day
             i += 2
-            if i < len(rest) and ":" in rest[i]:
+            if when.strip():
+                values["digest_time"] = when.strip()
+            elif i < len(rest) and ":" in rest[i]:
                 values["digest_time"] = rest[i]
                 i += 1
             continue

@@ -22,13 +22,16 @@ Run = Callable[[discord.Interaction, str], Awaitable[None]]
 Choice = app_commands.Choice
 
 SUBCOMMANDS = ("help", "quiz", "leaderboard", "stats", "topics", "schedule", "digest",
-               "subscribe", "unsubscribe", "post_now", "reveal_now")
+               "subscribe", "unsubscribe", "post_now", "reveal_now", "away", "remind", "reminder",
+               "live_board")
 
 POPULAR_ZONES = ("UTC", "Europe/London", "Europe/Berlin", "Europe/Paris", "America/New_York",
                  "America/Chicago", "America/Los_Angeles", "Asia/Kolkata", "Asia/Singapore",
                  "Asia/Tokyo", "Australia/Sydney")
 DAYS_SUGGESTIONS = ("mon-fri", "daily", "mon,wed,fri", "tue,thu", "sat,sun")
 WINDOW_SUGGESTIONS = ("24h", "12h", "48h", "90m", "2d", "7d")
+REMINDER_SUGGESTIONS = ("1h", "30m", "2h", "3h", "off")
+ON_OFF = [Choice(name="on", value="on"), Choice(name="off", value="off")]
 
 
 def _topics(*extra: tuple[str, str]) -> list[Choice[str]]:
@@ -76,6 +79,10 @@ async def days_autocomplete(interaction: discord.Interaction, current: str) -> l
 
 async def window_autocomplete(interaction: discord.Interaction, current: str) -> list[Choice[str]]:
     return _suggest(WINDOW_SUGGESTIONS, current)
+
+
+async def reminder_autocomplete(interaction: discord.Interaction, current: str) -> list[Choice[str]]:
+    return _suggest(REMINDER_SUGGESTIONS, current)
 
 
 def _value(choice: Choice[str] | None) -> str | None:
@@ -126,6 +133,8 @@ def build_group(run: Run) -> app_commands.Group:
         tz="Time zone, Area/City (default: the bot's zone)",
         days="mon-fri, daily, or a list such as mon,wed,fri (default mon-fri)",
         window="How long answers are open: 90m, 24h, 2d ... up to 7d (default 24h)",
+        skip="Holidays with no post: YYYY-MM-DD, comma-separated",
+        digest="When the weekly digest goes out: a day and optional time, e.g. fri 16:00",
         blind="Answers stay private until the reveal",
     )
     @app_commands.choices(topic=_topics(ALL))
@@ -137,10 +146,12 @@ def build_group(run: Run) -> app_commands.Group:
         tz: str | None = None,
         days: str | None = None,
         window: str | None = None,
+        skip: str | None = None,
+        digest: str | None = None,
         blind: bool | None = None,
     ) -> None:
         await run(interaction, command_text("subscribe", topic.value, at=at, tz=tz, days=days,
-                                            window=window, blind=bool(blind)))
+                                            window=window, skip=skip, digest=digest, blind=bool(blind)))
 
     @group.command(name="unsubscribe", description="Admins: stop daily questions here")
     @app_commands.describe(topic="A topic, or all")
@@ -157,5 +168,26 @@ def build_group(run: Run) -> app_commands.Group:
     @group.command(name="reveal_now", description="Admins: reveal every open question here now")
     async def reveal_now(interaction: discord.Interaction) -> None:
         await run(interaction, command_text("reveal_now"))
+
+    @group.command(name="away", description="Freeze your streak for a vacation (up to 14 days)")
+    @app_commands.describe(days="Days away, 1 to 14; 0 ends it early")
+    async def away(interaction: discord.Interaction, days: app_commands.Range[int, 0, 14]) -> None:
+        await run(interaction, command_text("away", str(days) if days else "off"))
+
+    @group.command(name="remind", description="A private weekly summary of your progress")
+    @app_commands.choices(state=ON_OFF)
+    async def remind(interaction: discord.Interaction, state: Choice[str]) -> None:
+        await run(interaction, command_text("remind", state.value))
+
+    @group.command(name="reminder", description="Admins: a reminder in each thread before its deadline")
+    @app_commands.describe(before="How long before the deadline (e.g. 1h, 30m), or off")
+    @app_commands.autocomplete(before=reminder_autocomplete)
+    async def reminder(interaction: discord.Interaction, before: str) -> None:
+        await run(interaction, command_text("reminder", before))
+
+    @group.command(name="live_board", description="Admins: one standings message, updated after every reveal")
+    @app_commands.choices(state=ON_OFF)
+    async def live_board(interaction: discord.Interaction, state: Choice[str]) -> None:
+        await run(interaction, command_text("live_board", state.value))
 
     return group

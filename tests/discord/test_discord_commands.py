@@ -31,7 +31,8 @@ async def test_commands_are_synced_to_the_configured_guild_as_one_group(world):
     assert group.get("default_member_permissions") is None  # open to all; admin checks at run time
     subs = {o["name"]: o for o in group["options"]}
     assert set(subs) == {"help", "quiz", "leaderboard", "stats", "topics", "schedule", "digest",
-                         "subscribe", "unsubscribe", "post_now", "reveal_now"}
+                         "subscribe", "unsubscribe", "post_now", "reveal_now", "away", "remind",
+                         "reminder", "live_board"}
     assert all(o["type"] == 1 for o in subs.values())  # subcommands, no nested groups
     quiz_topics = {c["value"] for c in subs["quiz"]["options"][0]["choices"]}
     assert quiz_topics == {"formulation", "data", "modeling", "serving", "experimentation", "monitoring",
@@ -210,3 +211,24 @@ async def test_a_command_in_a_thread_counts_for_its_channel(world):
     await world.standin.wait_for(lambda: record.callbacks)
     await world.settle()
     assert world.events[-1].channel.channel == str(world.channel)
+
+
+async def test_habit_commands_and_subscribe_options_reach_the_core(world):
+    record = await world.command(world.admin, "subscribe", topic="data", skip="2026-12-24,2026-12-25",
+                                 digest="fri 16:00")
+    _answered(record)
+    assert world.events[-1].text == "subscribe data skip 2026-12-24,2026-12-25 digest 'fri 16:00'"
+    assert "no posts on 2026-12-24, 2026-12-25; weekly digest on fri at 16:00" in record.text()
+    away = await world.command(world.alice, "away", days=5)
+    assert world.events[-1].text == "away 5" and "Your streak is frozen until" in away.text()
+    assert _deferred_ephemeral(away)
+    back = await world.command(world.alice, "away", days=0)
+    assert world.events[-1].text == "away off" and "Welcome back" in back.text()
+    remind = await world.command(world.alice, "remind", state="on")
+    assert "private summary" in remind.text()
+    refused = await world.command(world.alice, "reminder", before="1h")
+    assert "Only admins can set deadline reminders" in refused.text()
+    reminder = await world.command(world.admin, "reminder", before="1h")
+    assert "reminder 1h before its deadline" in reminder.text()
+    board = await world.command(world.admin, "live_board", state="on")
+    assert world.events[-1].text == "live-board on" and "Live standings are on" in board.text()

@@ -29,6 +29,11 @@ def public(calls):
     ("quiz readiness", "1/6"),
     ("frobnicate", "help"),
     ("quiz cooking", "Unknown topic 'cooking'"),
+    ("away 3", "Your streak is frozen until"),
+    ("away 30", "You can be away for 1 to 14 days"),
+    ("remind on", "private summary of your week"),
+    ("reminder 1h", "Only admins can set deadline reminders"),
+    ("live-board on", "Only admins can turn the live standings message on or off"),
 ])
 async def test_private_answers_are_ephemeral(slack: SlackWorld, text, expected):
     calls = await slack.command(MEMBER, text)
