@@ -64,8 +64,9 @@ def _topic(word: str, *, allow_all: bool = False, allow_readiness: bool = False)
 def parse(text: str) -> Command:
     try:
         words = shlex.split(text.strip())
-    except ValueError:
-        words = text.strip().split()
+    except ValueError:  # an unbalanced quote: take the words as typed, without stray quotes
+        words = [w.strip("\"'“”‘’") for w in text.strip().split()]
+        words = [w for w in words if w]
     if not words or words[0].lower() in HELP_ALIASES:
         return Command("help")
     name = ALIASES.get(words[0].lower(), words[0].lower())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo, available_timezones
 
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MIN_WINDOW = timedelta(minutes=1)
@@ -26,20 +26,20 @@ def parse_time(text: str) -> time:
 
 
 def parse_zone(text: str) -> ZoneInfo:
+    """An IANA zone; a name that differs only in case (`europe/berlin`) is accepted as meant."""
     name = text.strip()
     if name.upper() == "UTC":
-        name = "UTC"
-    try:
-        if "/" not in name and name != "UTC":
-            raise ZoneInfoNotFoundError(name)
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        hint = _closest_zone(name)
-        extra = f" Did you mean `{hint}`?" if hint else ""
-        raise ValueError(
-            f"unknown time zone '{text}': use an IANA name like `tz Europe/Berlin` or "
-            f"`tz America/New_York`.{extra}"
-        ) from None
+        return ZoneInfo("UTC")
+    if "/" in name:
+        exact = {z.lower(): z for z in available_timezones()}.get(name.lower())
+        if exact:
+            return ZoneInfo(exact)
+    hint = _closest_zone(name)
+    extra = f" Did you mean `{hint}`?" if hint else ""
+    raise ValueError(
+        f"unknown time zone '{text}': use an IANA name like `tz Europe/Berlin` or "
+        f"`tz America/New_York`.{extra}"
+    )
 
 
 def _closest_zone(name: str) -> str | None:
@@ -103,7 +103,8 @@ def parse_window(text: str) -> timedelta:
 
 
 def format_window(minutes: int) -> str:
-    if minutes % 1440 == 0:
+    """Back in the form people type it: `90m`, `24h`, `2d` (a day reads better as 24h)."""
+    if minutes % 1440 == 0 and minutes >= 2880:
         return f"{minutes // 1440}d"
     if minutes % 60 == 0:
         return f"{minutes // 60}h"

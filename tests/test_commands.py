@@ -166,3 +166,15 @@ async def test_stats_and_digest_reply_privately_with_a_chart(world):
     digest = await world.command("UA", "digest")
     assert digest.private and digest.message.image.png.startswith(b"\x89PNG")
     assert "Questions: 1" in digest.message.plain()
+
+
+def test_inputs_typed_loosely_still_mean_what_they_say():
+    assert parse("SUBSCRIBE Serving AT 9:05 tz europe/berlin").timezone == "Europe/Berlin"
+    assert parse('subscribe serving tz "America/New_York').timezone == "America/New_York"  # stray quote
+    assert parse("subscribe serving days Monday,Friday").days == ("mon", "fri")
+
+
+async def test_a_one_day_window_reads_as_24h(world):
+    reply = await world.admin("subscribe serving")
+    assert "answers close after 24h" in reply.message.plain()
+    assert "answers close after 2d" in (await world.admin("subscribe data window 48h")).message.plain()
