@@ -109,6 +109,8 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # APScheduler logs every job run at INFO; our jobs log what they did themselves.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLogger().level))
     unknown = [p for p in args.platform if p not in ("slack", "discord")]
     if unknown:
         print(f"mlsd-bot: unknown platform {unknown[0]!r}: use slack or discord.", file=sys.stderr)

@@ -57,7 +57,9 @@ MAX_FALLBACK_CHARS = 3000
 # are held as NUL while splitting, so the splitter never breaks inside them.
 _KEEP = "\x00"
 _PING_WORDS = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
-_TIMESTAMP_FORMATS = {"datetime": "{date_short_pretty} at {time}", "relative": "{ago}"}
+# Documented date tokens only. "relative" reads "today/tomorrow at 9:00 AM" in the
+# reader's own zone; "datetime" spells the full date.
+_TIMESTAMP_FORMATS = {"datetime": "{date_long} at {time}", "relative": "{date_short_pretty} at {time}"}
 
 
 def escape(text: str) -> str:

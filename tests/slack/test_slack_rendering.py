@@ -95,8 +95,8 @@ def test_spans_render_as_slack_mrkdwn():
     )).replace("\x00", " ")
     assert out.startswith("a &lt; b &amp; c *big win* <@U1> <#C9> ")
     unix = int(at.timestamp())
+    assert f"<!date^{unix}^{{date_long}} at {{time}}|2026-03-03 09:00 UTC>" in out
     assert f"<!date^{unix}^{{date_short_pretty}} at {{time}}|2026-03-03 09:00 UTC>" in out
-    assert f"<!date^{unix}^{{ago}}|2026-03-03 09:00 UTC>" in out
     assert "`x&lt;y`" in out
     assert "<https://acme.slack.com/archives/C9/p1772400002000002|the thread>" in out
 
