@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlmodel import Session, select
 
@@ -134,12 +135,10 @@ class Answers:
         now = self.rt.clock.now()
         store = self.rt.store
         with store.session() as s:
-            found = self._find_reply(s, event.channel, event.message_id)
-            if found is None:
-                return Recorded("ignored", detail="not a recorded reply")
+            found = self._first_event_on_reply(s, event.channel, event.message_id, event.event_id, now)
+            if isinstance(found, Recorded):
+                return found
             reply, post = found
-            if not store.first_delivery(s, _event_key(event.channel, event.event_id), now):
-                return Recorded("duplicate", post.id)
             if post.status != "posted" or now > (as_utc(post.deadline) or now):
                 return Recorded("closed", post.id, "edited after the deadline: not rescored")
             was_answer = reply.is_answer
@@ -160,17 +159,26 @@ class Answers:
         now = self.rt.clock.now()
         store = self.rt.store
         with store.session() as s:
-            found = self._find_reply(s, event.channel, event.message_id)
-            if found is None:
-                return Recorded("ignored", detail="not a recorded reply")
+            found = self._first_event_on_reply(s, event.channel, event.message_id, event.event_id, now)
+            if isinstance(found, Recorded):
+                return found
             reply, post = found
-            if not store.first_delivery(s, _event_key(event.channel, event.event_id), now):
-                return Recorded("duplicate", post.id)
             if post.status in ("revealing", "revealed"):
                 return Recorded("closed", post.id, "deleted after the reveal: score kept")
             reply.deleted = True
             s.add(reply)
             return Recorded("deleted", post.id)
+
+    def _first_event_on_reply(
+        self, s: Session, channel: ChannelRef, message_id: str, event_id: str, now: datetime
+    ) -> tuple[ReplyRow, PostRow] | Recorded:
+        """The recorded reply an edit or delete is about, unless it isn't one or the event is a repeat."""
+        found = self._find_reply(s, channel, message_id)
+        if found is None:
+            return Recorded("ignored", detail="not a recorded reply")
+        if not self.rt.store.first_delivery(s, _event_key(channel, event_id), now):
+            return Recorded("duplicate", found[1].id)
+        return found
 
     def _find_reply(
         self, s: Session, channel: ChannelRef, message_id: str
