@@ -22,7 +22,6 @@ from bot.domain import (
     Timestamp,
     Topic,
 )
-from bot.habits import Habits
 from bot.practice import ALL, Practice, ScheduleSpec
 from bot.quiz import Quiz, QuizError
 from bot.runtime import Runtime
@@ -77,7 +76,7 @@ class Commands:
         self.practice = practice
         self.quiz = quiz
         self.standings = standings
-        self.habits = Habits(rt)
+        self.habits = practice.habits
 
     async def run(self, event: SlashCommand) -> Reply:
         try:

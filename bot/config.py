@@ -14,6 +14,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from bot.schedule_spec import parse_time, parse_zone
+
 
 class ConfigError(Exception):
     """The settings cannot be used; the message says which setting and why."""
@@ -66,7 +68,6 @@ class Settings(BaseModel):
     @field_validator("digest_time")
     @classmethod
     def _check_digest_time(cls, value: str) -> str:
-        from bot.schedule_spec import parse_time  # local: avoids a cycle at import
 
         parse_time(value)
         return value
@@ -133,8 +134,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False)
         )
         raise ConfigError(f"invalid settings: {problems}") from exc
-    from bot.schedule_spec import parse_zone  # local: avoids a cycle at import
-
     try:
         parse_zone(settings.timezone)
     except ValueError as exc:

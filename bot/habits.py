@@ -67,11 +67,6 @@ class Habits:
                                   col(AwayRow.ends_at) > now)
         ).first()
 
-    @staticmethod
-    def away_periods(s: Session, member_id: int) -> list[tuple[datetime, datetime]]:
-        rows = s.exec(select(AwayRow).where(AwayRow.member_id == member_id)).all()
-        return [(as_utc(r.starts_at) or r.starts_at, as_utc(r.ends_at) or r.ends_at) for r in rows]
-
     def set_weekly_summary(self, channel: ChannelRef, user_id: str, on: bool) -> None:
         with self.rt.store.session() as s:
             member = self.rt.store.member(s, channel, user_id)

@@ -17,6 +17,7 @@ from sqlmodel import Session, col, func, select
 from bot.domain import ChannelRef, Topic
 from bot.runtime import Runtime
 from bot.store.db import as_utc
+from bot.store.habits import AwayRow
 from bot.store.models import (
     AnswerResultRow,
     GroupRow,
@@ -177,8 +178,6 @@ class Standings:
         while they were away (`/mlsd away`). Holidays post nothing, so they
         cannot break it either.
         """
-        from bot.habits import Habits  # habits builds on standings' neighbours, not on it
-
         posts = s.exec(
             select(PostRow.id, PostRow.deadline, PostRow.status, PostRow.scheduled_for)
             .where(PostRow.group_id == group_id, col(PostRow.status).in_(LIVE_POST))
@@ -194,7 +193,8 @@ class Standings:
                 )
             ).all()
         )
-        away = Habits.away_periods(s, member_id)
+        away = [(as_utc(a.starts_at) or now, as_utc(a.ends_at) or now)
+                for a in s.exec(select(AwayRow).where(AwayRow.member_id == member_id))]
         run = best = 0
         for post_id, deadline, status, scheduled in posts:
             at = as_utc(scheduled) or now

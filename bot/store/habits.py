@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Column, DateTime, UniqueConstraint
+from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-
-def _utc(nullable: bool = True) -> Column:  # type: ignore[type-arg]
-    return Column(DateTime(timezone=True), nullable=nullable)
+from bot.store.models import utc_column
 
 
 class AwayRow(SQLModel, table=True):
@@ -23,8 +21,8 @@ class AwayRow(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     member_id: int = Field(foreign_key="members.id", index=True)
-    starts_at: datetime = Field(sa_column=_utc(nullable=False))
-    ends_at: datetime = Field(sa_column=_utc(nullable=False))
+    starts_at: datetime = Field(sa_column=utc_column(nullable=False))
+    ends_at: datetime = Field(sa_column=utc_column(nullable=False))
 
 
 class MemberPrefRow(SQLModel, table=True):
@@ -67,7 +65,7 @@ class NoticeRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     group_id: int = Field(foreign_key="groups.id", index=True)
     key: str = Field(max_length=120)
-    at: datetime = Field(sa_column=_utc(nullable=False))
+    at: datetime = Field(sa_column=utc_column(nullable=False))
 
 
 class ReminderRow(SQLModel, table=True):
@@ -76,4 +74,4 @@ class ReminderRow(SQLModel, table=True):
     __tablename__ = "reminders"
 
     post_id: int = Field(foreign_key="posts.id", primary_key=True)
-    at: datetime = Field(sa_column=_utc(nullable=False))
+    at: datetime = Field(sa_column=utc_column(nullable=False))

@@ -13,7 +13,7 @@ from sqlalchemy import Column, DateTime, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
-def _utc_column(nullable: bool = True) -> Column:  # type: ignore[type-arg]
+def utc_column(nullable: bool = True) -> Column:  # type: ignore[type-arg]
     return Column(DateTime(timezone=True), nullable=nullable)
 
 
@@ -32,7 +32,7 @@ class GroupRow(SQLModel, table=True):
     # None: the configured default (settings.digest_weekday / digest_time).
     digest_weekday: int | None = None
     digest_time: str | None = Field(default=None, max_length=5)
-    created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    created_at: datetime = Field(sa_column=utc_column(nullable=False))
 
 
 class MemberRow(SQLModel, table=True):
@@ -60,9 +60,9 @@ class SubscriptionRow(SQLModel, table=True):
     blind: bool = False
     active: bool = True
     paused_reason: str | None = Field(default=None, max_length=200)
-    effective_from: datetime = Field(sa_column=_utc_column(nullable=False))
+    effective_from: datetime = Field(sa_column=utc_column(nullable=False))
     created_by: str = Field(default="", max_length=64)
-    updated_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    updated_at: datetime = Field(sa_column=utc_column(nullable=False))
 
 
 class PostRow(SQLModel, table=True):
@@ -77,23 +77,23 @@ class PostRow(SQLModel, table=True):
     topic: str = Field(max_length=32)
     question_id: str | None = Field(default=None, max_length=120)
     local_date: date
-    scheduled_for: datetime = Field(sa_column=_utc_column(nullable=False))
-    deadline: datetime = Field(sa_column=_utc_column(nullable=False))
+    scheduled_for: datetime = Field(sa_column=utc_column(nullable=False))
+    deadline: datetime = Field(sa_column=utc_column(nullable=False))
     status: str = Field(default="claimed", max_length=16, index=True)
     # claimed -> posted -> revealing -> revealed ; or skipped
     message_id: str | None = Field(default=None, max_length=64)
     thread_id: str | None = Field(default=None, max_length=64, index=True)
-    claimed_at: datetime = Field(sa_column=_utc_column(nullable=False))
-    posted_at: datetime | None = Field(default=None, sa_column=_utc_column())
-    reveal_claimed_at: datetime | None = Field(default=None, sa_column=_utc_column())
-    revealed_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    claimed_at: datetime = Field(sa_column=utc_column(nullable=False))
+    posted_at: datetime | None = Field(default=None, sa_column=utc_column())
+    reveal_claimed_at: datetime | None = Field(default=None, sa_column=utc_column())
+    revealed_at: datetime | None = Field(default=None, sa_column=utc_column())
     skip_reason: str | None = Field(default=None, max_length=200)
     blind: bool = False
     # After a platform error the sender releases its claim until `retry_at`
     # (backoff, never before the platform's Retry-After); `attempts` counts the
     # failures of the current stage (posting, then revealing).
     attempts: int = 0
-    retry_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    retry_at: datetime | None = Field(default=None, sa_column=utc_column())
     last_error: str | None = Field(default=None, max_length=200)
 
 
@@ -116,8 +116,8 @@ class ReplyRow(SQLModel, table=True):
     private: bool = False
     deleted: bool = False
     acknowledged: bool = False
-    at: datetime = Field(sa_column=_utc_column(nullable=False))
-    edited_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    at: datetime = Field(sa_column=utc_column(nullable=False))
+    edited_at: datetime | None = Field(default=None, sa_column=utc_column())
 
 
 class VoteRow(SQLModel, table=True):
@@ -130,7 +130,7 @@ class VoteRow(SQLModel, table=True):
     voter_id: int = Field(foreign_key="members.id")
     target_id: int = Field(foreign_key="members.id")
     reaction: str = Field(max_length=64)
-    at: datetime = Field(sa_column=_utc_column(nullable=False))
+    at: datetime = Field(sa_column=utc_column(nullable=False))
 
 
 class AnswerResultRow(SQLModel, table=True):
@@ -150,7 +150,7 @@ class AnswerResultRow(SQLModel, table=True):
     late: bool = False
     votes: int = 0
     points: int = 0
-    at: datetime = Field(sa_column=_utc_column(nullable=False))
+    at: datetime = Field(sa_column=utc_column(nullable=False))
 
 
 class LedgerRow(SQLModel, table=True):
@@ -164,7 +164,7 @@ class LedgerRow(SQLModel, table=True):
     member_id: int = Field(foreign_key="members.id", index=True)
     reason: str = Field(max_length=32)
     points: int
-    at: datetime = Field(sa_column=_utc_column(nullable=False))
+    at: datetime = Field(sa_column=utc_column(nullable=False))
     ref: str = Field(max_length=120)
 
 
@@ -174,7 +174,7 @@ class ProcessedEventRow(SQLModel, table=True):
     __tablename__ = "processed_events"
 
     key: str = Field(primary_key=True, max_length=200)
-    at: datetime = Field(sa_column=_utc_column(nullable=False))
+    at: datetime = Field(sa_column=utc_column(nullable=False))
 
 
 class QuizSessionRow(SQLModel, table=True):
@@ -186,8 +186,8 @@ class QuizSessionRow(SQLModel, table=True):
     mode: str = Field(max_length=16)  # "single" | "readiness"
     item_ids: str  # comma-separated, in order
     position: int = 0
-    created_at: datetime = Field(sa_column=_utc_column(nullable=False))
-    finished_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    created_at: datetime = Field(sa_column=utc_column(nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=utc_column())
 
 
 class QuizAttemptRow(SQLModel, table=True):
@@ -203,7 +203,7 @@ class QuizAttemptRow(SQLModel, table=True):
     choice: int
     correct: bool
     first_attempt: bool
-    at: datetime = Field(sa_column=_utc_column(nullable=False))
+    at: datetime = Field(sa_column=utc_column(nullable=False))
 
 
 class QuizReviewRow(SQLModel, table=True):
@@ -216,7 +216,7 @@ class QuizReviewRow(SQLModel, table=True):
     member_id: int = Field(foreign_key="members.id", index=True)
     item_id: str = Field(max_length=120)
     stage: int = 0
-    due_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    due_at: datetime = Field(sa_column=utc_column(nullable=False))
     done: bool = False
 
 
@@ -234,11 +234,11 @@ class DigestRow(SQLModel, table=True):
     group_id: int = Field(foreign_key="groups.id", index=True)
     week_start: date
     status: str = Field(default="claimed", max_length=16)
-    claimed_at: datetime = Field(sa_column=_utc_column(nullable=False))
-    posted_at: datetime | None = Field(default=None, sa_column=_utc_column())
-    scheduled_for: datetime | None = Field(default=None, sa_column=_utc_column())
+    claimed_at: datetime = Field(sa_column=utc_column(nullable=False))
+    posted_at: datetime | None = Field(default=None, sa_column=utc_column())
+    scheduled_for: datetime | None = Field(default=None, sa_column=utc_column())
     message_id: str | None = Field(default=None, max_length=64)
     skip_reason: str | None = Field(default=None, max_length=200)
     attempts: int = 0
-    retry_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    retry_at: datetime | None = Field(default=None, sa_column=utc_column())
     last_error: str | None = Field(default=None, max_length=200)
