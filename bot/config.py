@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -45,6 +45,14 @@ class Settings(BaseModel):
     digest_weekday: int = Field(default=0, ge=0, le=6)  # 0 = Monday; a group's own setting wins
     digest_time: str = "09:00"  # local HH:MM in the group's time zone
     log_level: str = "INFO"
+
+    # Grading: `local` (offline, the default) or `llm` (an OpenAI-compatible endpoint).
+    grader: Literal["local", "llm"] = "local"
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_timeout: float = Field(default=20.0, gt=0, le=120)
+    llm_daily_cap: int = Field(default=500, ge=0)
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
@@ -101,6 +109,12 @@ ENV_NAMES: dict[str, str] = {
     "MLSD_DISCORD_API_URL": "discord_api_url",
     "MLSD_DISCORD_GATEWAY_URL": "discord_gateway_url",
     "MLSD_DISCORD_GUILD_IDS": "discord_guild_ids",
+    "MLSD_GRADER": "grader",
+    "MLSD_LLM_BASE_URL": "llm_base_url",
+    "MLSD_LLM_MODEL": "llm_model",
+    "MLSD_LLM_API_KEY": "llm_api_key",
+    "MLSD_LLM_TIMEOUT": "llm_timeout",
+    "MLSD_LLM_DAILY_CAP": "llm_daily_cap",
 }
 
 
@@ -134,6 +148,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False)
         )
         raise ConfigError(f"invalid settings: {problems}") from exc
+    if settings.grader == "llm" and not (settings.llm_base_url and settings.llm_model):
+        raise ConfigError(
+            "MLSD_GRADER=llm needs MLSD_LLM_BASE_URL (an OpenAI-compatible endpoint ending in /v1) "
+            "and MLSD_LLM_MODEL"
+        )
     try:
         parse_zone(settings.timezone)
     except ValueError as exc:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
+from annotated_types import Len
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, model_validator
 
 from bot.domain import TOPIC_SLUGS, Difficulty, KeyPoint, Question, QuizItem, Topic
@@ -30,12 +31,19 @@ class _Strict(BaseModel):
 
 class KeyPointModel(_Strict):
     text: NonEmpty
-    terms: Annotated[list[NonEmpty], "at least one"]
+    ask: NonEmpty | None = None
+    terms: list[NonEmpty] = []
+    all_of: list[Annotated[list[NonEmpty], Len(min_length=1)]] = []
+    examples: list[NonEmpty] = []
+    counter_examples: list[NonEmpty] = []
 
     @model_validator(mode="after")
-    def _has_terms(self) -> KeyPointModel:
-        if not self.terms:
-            raise ValueError("a key point needs at least one term")
+    def _all_of_needs_two_groups(self) -> KeyPointModel:
+        if len(self.all_of) == 1:
+            raise ValueError(
+                "all_of needs two or more synonym groups that must occur together "
+                "(one group alone is what 'terms' is for)"
+            )
         return self
 
 
@@ -63,6 +71,7 @@ class QuizModel(_Strict):
     choices: list[NonEmpty]
     answer: int
     explanation: NonEmpty
+    difficulty: Difficulty = Difficulty.MEDIUM
     readiness: bool = False
 
     @model_validator(mode="after")
@@ -239,7 +248,17 @@ def _to_question(m: QuestionModel, source: str) -> Question:
         companies=tuple(m.companies),
         prompt=m.prompt,
         sample_answer=m.sample_answer,
-        key_points=tuple(KeyPoint(k.text, tuple(k.terms)) for k in m.key_points),
+        key_points=tuple(
+            KeyPoint(
+                text=k.text,
+                terms=tuple(k.terms),
+                all_of=tuple(tuple(group) for group in k.all_of),
+                examples=tuple(k.examples),
+                counter_examples=tuple(k.counter_examples),
+                ask=k.ask or "",
+            )
+            for k in m.key_points
+        ),
         follow_ups=tuple(m.follow_ups),
         source=source,
     )
@@ -253,6 +272,7 @@ def _to_quiz(m: QuizModel, source: str) -> QuizItem:
         choices=tuple(m.choices),
         answer=m.answer,
         explanation=m.explanation,
+        difficulty=m.difficulty,
         readiness=m.readiness,
         source=source,
     )

@@ -55,8 +55,30 @@ class Platform(StrEnum):
 
 @dataclass(frozen=True)
 class KeyPoint:
+    """One point a strong answer makes, and what the default grader matches it with.
+
+    `text` states the point; `ask` is the question the reveal puts to a member who
+    missed it. `terms` are phrases any one of which supports the point;
+    `all_of` are synonym groups that must all occur in one sentence (an action and
+    its object: "fall back" + "cached"). `examples` are other wordings of the point
+    the semantic matcher compares answers with; `counter_examples` are sentences
+    that sound close but do not make it.
+    """
+
     text: str
-    terms: tuple[str, ...]
+    terms: tuple[str, ...] = ()
+    all_of: tuple[tuple[str, ...], ...] = ()
+    examples: tuple[str, ...] = ()
+    counter_examples: tuple[str, ...] = ()
+    ask: str = ""
+
+    @property
+    def question(self) -> str:
+        """How the reveal asks about a missed point."""
+        if self.ask:
+            return self.ask
+        text = self.text.rstrip(".")
+        return f"Did you cover this: {text[:1].lower()}{text[1:]}?"
 
 
 @dataclass(frozen=True)
@@ -80,6 +102,7 @@ class QuizItem:
     choices: tuple[str, ...]
     answer: int
     explanation: str
+    difficulty: Difficulty = Difficulty.MEDIUM
     readiness: bool = False
     source: str = "built-in"
 

@@ -23,8 +23,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from bot import render
-from bot.coverage import coverage
 from bot.domain import ChannelRef, Question, Topic
+from bot.grading.verdict import Grading
 from bot.habits import Habits
 from bot.ports import ChannelUnavailable, PlatformError, TransientPlatformError
 from bot.runtime import Runtime
@@ -510,7 +510,16 @@ class Practice:
             assert group is not None
             channel = store.channel_of(group)
             question = self.rt.bank.questions.get(post.question_id or "")
-            results = self._score(s, post, question, now) if question else []
+            answers = self._gather(s, post) if question else []
+        results: list[render.MemberResult] = []
+        if question is not None:
+            # Grading runs with no session open and off the event loop (a worker thread,
+            # or the LLM endpoint's own I/O), so one slow grading never holds a lock or an ack.
+            gradings = await self._grade(question, answers)
+            with store.session() as s:
+                post = s.get(PostRow, post_id)
+                assert post is not None
+                results = self._score(s, post, question, answers, gradings, now)
         if question is None:
             log.error("post %s: question %s is no longer loaded", post_id, post.question_id)
         else:
@@ -535,10 +544,8 @@ class Practice:
             log.exception("live board of group %s not refreshed after reveal %s", post.group_id, post_id)
         return True
 
-    def _score(
-        self, s: Session, post: PostRow, question: Question, now: datetime
-    ) -> list[render.MemberResult]:
-        """Write results and ledger rows once; on a retried reveal, read them back."""
+    def _gather(self, s: Session, post: PostRow) -> list[_Answer]:
+        """Each member's answer as it stands at the reveal, and any grading already stored."""
         replies = list(
             s.exec(
                 select(ReplyRow)
@@ -551,38 +558,56 @@ class Practice:
             if r.is_answer:
                 by_member.setdefault(r.member_id, []).append(r)
         votes = self._votes(s, post, replies)
-        scoring = self.rt.settings.scoring
-        results: list[render.MemberResult] = []
+        stored = {
+            row.member_id: row
+            for row in s.exec(select(AnswerResultRow).where(AnswerResultRow.post_id == post.id))
+        }
+        answers: list[_Answer] = []
         for member_id, parts in by_member.items():
             member = s.get(MemberRow, member_id)
             assert member is not None
             on_time = [p for p in parts if not p.late]
-            late = not on_time
-            text = "\n".join(p.text for p in (on_time or parts))
-            cov = coverage(text, question.key_points)
-            received = votes.get(member_id, 0)
-            score = score_answer(scoring, cov, received, late)
-            existing = s.exec(
-                select(AnswerResultRow).where(
-                    AnswerResultRow.post_id == post.id, AnswerResultRow.member_id == member_id
-                )
-            ).first()
-            if existing is None:
+            existing = stored.get(member_id)
+            answers.append(_Answer(
+                member_id=member_id, user_id=member.user_id,
+                text="\n".join(p.text for p in (on_time or parts)), late=not on_time,
+                private=any(p.private for p in parts), votes=votes.get(member_id, 0),
+                stored=_stored_grading(existing) if existing else None,
+            ))
+        return answers
+
+    async def _grade(self, question: Question, answers: list[_Answer]) -> list[Grading]:
+        """Grade what is not graded yet; a retried reveal reuses the verdicts it stored."""
+        todo = [a for a in answers if a.stored is None]
+        fresh = iter(await self.rt.grading.grade_many(question, [a.text for a in todo]))
+        return [a.stored if a.stored is not None else next(fresh) for a in answers]
+
+    def _score(
+        self, s: Session, post: PostRow, question: Question, answers: list[_Answer],
+        gradings: list[Grading], now: datetime,
+    ) -> list[render.MemberResult]:
+        """Write results and ledger rows once; on a retried reveal, what is stored stands."""
+        scoring = self.rt.settings.scoring
+        results: list[render.MemberResult] = []
+        for answer, grading in zip(answers, gradings, strict=True):
+            score = score_answer(scoring, grading.ratio, answer.votes, answer.late)
+            if answer.stored is None:
                 s.add(AnswerResultRow(
-                    post_id=post.id or 0, group_id=post.group_id, member_id=member_id,
+                    post_id=post.id or 0, group_id=post.group_id, member_id=answer.member_id,
                     question_id=question.id, topic=question.topic.value,
-                    covered=",".join("1" if c else "0" for c in cov.covered),
-                    coverage=cov.ratio, late=late, votes=received, points=score.total, at=now,
+                    covered=",".join("1" if c else "0" for c in grading.covered),
+                    coverage=grading.ratio, grading=grading.to_json(), late=answer.late,
+                    votes=answer.votes, points=score.total, at=now,
                 ))
                 for reason, points in (
                     ("answer", score.on_time), ("coverage", score.coverage), ("votes", score.votes)
                 ):
                     if points:
-                        s.add(LedgerRow(group_id=post.group_id, member_id=member_id,
+                        s.add(LedgerRow(group_id=post.group_id, member_id=answer.member_id,
                                         reason=reason, points=points, at=now, ref=f"post:{post.id}"))
             results.append(render.MemberResult(
-                user_id=member.user_id, covered=cov.covered, late=late, votes=received,
-                points=score.total, answer_text=text, private=any(p.private for p in parts),
+                user_id=answer.user_id, grading=grading, late=answer.late, votes=answer.votes,
+                points=score.total, answer_text=answer.text, private=answer.private,
             ))
         results.sort(key=lambda r: (r.late, -r.points, r.user_id))
         return results
@@ -596,3 +621,22 @@ class Practice:
             if v.message_id in answer_ids and v.voter_id != v.target_id:
                 voters.setdefault(v.target_id, set()).add(v.voter_id)
         return {member: len(vs) for member, vs in voters.items()}
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """One member's answer at the reveal: the joined text and what scoring needs beside it."""
+
+    member_id: int
+    user_id: str
+    text: str
+    late: bool
+    private: bool
+    votes: int
+    stored: Grading | None  # set when a retried reveal already wrote this member's result
+
+
+def _stored_grading(row: AnswerResultRow) -> Grading:
+    if row.grading:
+        return Grading.from_json(row.grading)
+    return Grading.from_flags(tuple(flag == "1" for flag in row.covered.split(",") if flag))

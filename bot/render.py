@@ -35,6 +35,7 @@ from bot.domain import (
 from bot.store.db import as_utc
 
 if TYPE_CHECKING:
+    from bot.grading.verdict import Grading
     from bot.quiz import Grade
     from bot.standings import DigestData, Leaderboard, MemberStats
     from bot.store.models import PostRow
@@ -47,7 +48,7 @@ LETTERS = "ABCD"
 @dataclass(frozen=True)
 class MemberResult:
     user_id: str
-    covered: tuple[bool, ...]
+    grading: Grading
     late: bool
     votes: int
     points: int
@@ -123,10 +124,22 @@ def daily_post(question: Question, post: PostRow) -> Message:
     )
 
 
+QUOTE_CHARS = 180  # a quote is a reminder of what the member wrote, not a copy of the answer
+GRADER_NAMES = {"local": "the built-in grader", "llm": "the model grader"}
+
+
+def _quote(text: str) -> str:
+    flat = " ".join(text.split())
+    if len(flat) <= QUOTE_CHARS:
+        return flat
+    return flat[: QUOTE_CHARS - 1].rsplit(" ", 1)[0] + "…"
+
+
 def _member_line(question: Question, r: MemberResult) -> Section:
-    covered = [i + 1 for i, c in enumerate(r.covered) if c]
-    missed = [kp.text for kp, c in zip(question.key_points, r.covered, strict=False) if not c]
-    head: list[Span | str] = [Mention(r.user_id), f" covered {len(covered)}/{len(r.covered)} key points"]
+    """Head line, then each covered point with the member's own words, each missed one as a question."""
+    verdicts = r.grading.points
+    covered = [i + 1 for i, v in enumerate(verdicts) if v.covered]
+    head: list[Span | str] = [Mention(r.user_id), f" covered {len(covered)}/{len(verdicts)} key points"]
     if covered:
         head.append(" (" + ", ".join(f"#{i}" for i in covered) + ")")
     if r.late:
@@ -135,11 +148,26 @@ def _member_line(question: Question, r: MemberResult) -> Section:
         head.append(f" · {r.points} pts")
         if r.votes:
             head.append(f" · {r.votes} vote{'s' if r.votes != 1 else ''}")
-    if missed and not covered:
-        head.append("\nNone of the key points yet: compare with the sample answer above.")
-    elif missed:
-        head.append("\nTo add next time: " + "; ".join(missed))
+    for number, (point, verdict) in enumerate(zip(question.key_points, verdicts, strict=False), 1):
+        if verdict.covered and verdict.evidence:
+            head += [f"\n✅ #{number}: “", UserText(_quote(verdict.evidence)), "”"]
+        elif verdict.covered:
+            head.append(f"\n✅ #{number}")
+        else:
+            head.append(f"\n❔ {point.question}")
+    if not covered:
+        head.append("\nCompare with the sample answer above: each key point is made there in a sentence or two.")
     return Section(_t(*head))
+
+
+def _graders_line(results: Sequence[MemberResult]) -> str:
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.grading.grader] = counts.get(r.grading.grader, 0) + 1
+    if len(counts) == 1:
+        return f"Key points judged by {GRADER_NAMES.get(next(iter(counts)), next(iter(counts)))}."
+    parts = [f"{GRADER_NAMES.get(g, g)} ({n})" for g, n in sorted(counts.items())]
+    return "Key points judged by " + " and ".join(parts) + "; the built-in grader steps in when the model fails."
 
 
 def reveal(question: Question, results: Sequence[MemberResult], blind: bool = False) -> Message:
@@ -152,6 +180,7 @@ def reveal(question: Question, results: Sequence[MemberResult], blind: bool = Fa
         sections.append(Section(_t(f"{len(results)} answer{'s' if len(results) != 1 else ''}"),
                                 heading="How everyone did"))
         sections.extend(_member_line(question, r) for r in results)
+        sections.append(Section(_t(Italic(_graders_line(results)))))
     else:
         sections.append(Section(_t("Nobody answered this one. The next question is a fresh start."),
                                 heading="How everyone did"))

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from bot.clock import Clock
 from bot.config import Settings
 from bot.content import Bank
+from bot.grading.service import GradingService, build_grading
 from bot.ports import ChatPort
 from bot.store.repo import Store
 
@@ -21,6 +22,12 @@ class Runtime:
     ports: dict[str, ChatPort] = field(default_factory=dict)
     # Called after a subscription changes, so the scheduler can rebuild its jobs.
     schedule_listeners: list[Callable[[], None]] = field(default_factory=list)
+    # Built from the settings unless the composition root (or a test) hands one in.
+    grading: GradingService = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.grading is None:
+            self.grading = build_grading(self.settings, lambda: self.clock.now().date())
 
     def schedule_changed(self) -> None:
         for listener in self.schedule_listeners:

@@ -6,7 +6,6 @@ import math
 from dataclasses import dataclass
 
 from bot.config import Scoring
-from bot.coverage import Coverage
 
 
 @dataclass(frozen=True)
@@ -20,8 +19,10 @@ class Score:
         return self.on_time + self.coverage + self.votes
 
 
-def score_answer(scoring: Scoring, cov: Coverage, votes: int, late: bool) -> Score:
+def score_answer(scoring: Scoring, coverage: float, votes: int, late: bool) -> Score:
     """Default: 10 for answering on time, up to 10 for coverage, 1 a vote (max 5).
+
+    `coverage` is the share of key points the grader credited (0..1).
 
     Late answers get `late_answer` points and nothing else: coverage is still
     shown to the member as feedback, but it would be unfair to score an answer
@@ -31,6 +32,6 @@ def score_answer(scoring: Scoring, cov: Coverage, votes: int, late: bool) -> Sco
         return Score(on_time=scoring.late_answer, coverage=0, votes=0)
     return Score(
         on_time=scoring.on_time_answer,
-        coverage=math.floor(scoring.coverage_max * cov.ratio + 0.5),  # half up, not banker's
+        coverage=math.floor(scoring.coverage_max * coverage + 0.5),  # half up, not banker's
         votes=min(votes, scoring.max_votes) * scoring.per_vote,
     )

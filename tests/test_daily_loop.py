@@ -128,7 +128,8 @@ async def test_several_replies_join_and_an_edit_replaces_and_a_delete_removes(wo
     _first, _ = await world.reply("UA", "First I would split the latency budget per stage carefully.")
     await world.reply("UA", "Then I would cache candidate lists so the ranker has less to do.")
     typo, _ = await world.reply("UB", "I would make it faster by using bigger machines everywhere.")
-    await world.edit("UB", typo, "I would add a fallback path and a canary rollout for every change.")
+    await world.edit("UB", typo, "If the ranker is slow I would fall back to popular items. "
+                                 "I would release every change to a small canary slice first.")
     gone, _ = await world.reply("UC", "I would cache everything and put a fallback in front of it.")
     await world.delete(gone)
     await world.tick(hours=2, minutes=1)

@@ -31,7 +31,8 @@ from bot import charts
 from bot.domain import MessageKind, Topic
 
 NY = ZoneInfo("America/New_York")
-GOOD = "I would split the latency budget, cache the candidates and add a fallback for slow calls."
+GOOD = ("I would split the latency budget across the stages. I would cache the candidate lists ahead of time. "
+        "When a call is slow I would fall back to popular items.")
 WEAK = "I would make it faster by adding more machines and hoping that is enough for everyone."
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Column, DateTime, UniqueConstraint
+from sqlalchemy import Column, DateTime, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -147,6 +147,9 @@ class AnswerResultRow(SQLModel, table=True):
     topic: str = Field(max_length=32)
     covered: str = Field(default="", max_length=32)  # "1,0,1,1" per key point
     coverage: float = 0.0
+    # The grader's verdicts with the member's own quoted sentences (bot.grading.Grading JSON);
+    # NULL on rows written before evidence was kept.
+    grading: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     late: bool = False
     votes: int = 0
     points: int = 0

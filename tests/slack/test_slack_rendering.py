@@ -36,6 +36,7 @@ from bot.domain import (
     Topic,
     UserText,
 )
+from bot.grading.verdict import Grading
 from bot.ports import ChannelUnavailable, PlatformError, TransientPlatformError
 from tests.slack.standin import BOT_TOKEN, BOT_USER_ID, SlackStandIn
 
@@ -190,7 +191,8 @@ async def test_a_long_reveal_reaches_slack_in_order_within_its_limits():
     """The same through the real Web API client: the stand-in refuses what Slack would refuse."""
     async with SlackStandIn() as slack:
         port = SlackPort(make_client(BOT_TOKEN, slack.api_url))
-        results = [render.MemberResult(f"U{i:03d}", (True, False), False, 0, 12, "x") for i in range(60)]
+        flags = Grading.from_flags((True, False))
+        results = [render.MemberResult(f"U{i:03d}", flags, False, 0, 12, "x") for i in range(60)]
         message = render.reveal(question(long_answer(7000)), results)
         first = await port.reply(CHANNEL, "1772400001.000001", message)
         posts = slack.calls_to("chat.postMessage", ok=None)
