@@ -15,6 +15,7 @@ import signal
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.clock import Clock, FileClock, SystemClock
@@ -50,6 +51,37 @@ def _content_validate(args: argparse.Namespace) -> int:
         return 1
     print(f"ok: {len(bank.questions)} questions and {len(bank.quiz)} quiz items "
           f"({'built-in' if not packs else 'built-in + ' + ', '.join(packs)})")
+    return 0
+
+
+def _content_grade(args: argparse.Namespace) -> int:
+    from bot.grading.answers_file import AnswersFileError, grade_entries, print_json, print_text, read_entries
+    from bot.grading.service import build_grading
+
+    packs = _configured_packs()
+    if packs is None:
+        return 2
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"config: {exc}", file=sys.stderr)
+        return 2
+    if args.grader:
+        settings = settings.model_copy(update={"grader": args.grader})
+        if args.grader == "llm" and not (settings.llm_base_url and settings.llm_model):
+            print("--grader llm needs MLSD_LLM_BASE_URL and MLSD_LLM_MODEL", file=sys.stderr)
+            return 2
+    bank, problems = load_bank(packs)
+    for problem in problems:
+        print(f"skipped: {problem}", file=sys.stderr)
+    try:
+        entries = read_entries(args.file, bank)
+    except AnswersFileError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    grading = build_grading(settings, lambda: datetime.now(UTC).date())
+    gradings = asyncio.run(grade_entries(entries, grading))
+    (print_json if args.json else print_text)(entries, gradings, sys.stdout)
     return 0
 
 
@@ -205,6 +237,11 @@ def _parser() -> argparse.ArgumentParser:
     validate = content_sub.add_parser("validate", help="validate built-in banks plus extra packs")
     validate.add_argument("paths", nargs="*", help="extra pack files (default: MLSD_CONFIG's packs)")
     validate.set_defaults(func=_content_validate)
+    grade = content_sub.add_parser("grade", help="grade a YAML list of {question_id, text} answers")
+    grade.add_argument("file", type=Path, help="YAML file: a list of {question_id, text}")
+    grade.add_argument("--grader", choices=["local", "llm"], help="default: MLSD_GRADER (local)")
+    grade.add_argument("--json", action="store_true", help="one JSON object per line, in input order")
+    grade.set_defaults(func=_content_grade)
     listing = content_sub.add_parser("list", help="list loaded questions and counts")
     listing.add_argument("--topic", choices=[t.value for t in Topic])
     listing.set_defaults(func=_content_list)

@@ -293,7 +293,9 @@ def load_bank(
     files: list[tuple[Path, str]] = []
     if include_builtin:
         files += [(p, "built-in") for p in builtin_files()]
-    files += [(Path(p), str(p)) for p in extra_packs]
+    builtin = {p.resolve() for p in builtin_files()} if include_builtin else set()
+    # A built-in file named again as a pack (`content validate content/quiz/data.yaml`) is read once.
+    files += [(Path(p), str(p)) for p in extra_packs if Path(p).resolve() not in builtin]
     bank = Bank()
     problems: list[Problem] = []
     seen: dict[str, str] = {}
