@@ -31,10 +31,24 @@ class QuizError(Exception):
 @dataclass(frozen=True)
 class Grade:
     item: QuizItem
-    choice: int
+    choice: int  # index into item.choices as written in the bank, whatever order it was shown in
     correct: bool
     points: int
     first_attempt: bool
+    order: tuple[int, ...] = ()  # the order the member saw the choices in
+
+
+def display_order(item_id: str, choices: int, user_id: str) -> tuple[int, ...]:
+    """The order one member sees an item's choices in: shuffled, and the same every time.
+
+    Where the right answer sits then says nothing (no "it's always B"), and a
+    re-sent item looks as it did. Buttons carry the bank index, so grading
+    follows the choice, never its position.
+    """
+    def rank(i: int) -> str:
+        return hashlib.sha256(f"{user_id}\0{item_id}\0{i}".encode()).hexdigest()
+
+    return tuple(sorted(range(choices), key=rank))
 
 
 def button_value(session_id: int, item_id: str, choice: int) -> str:
@@ -78,7 +92,8 @@ class Quiz:
             s.flush()
             session_id = row.id or 0
             reason = self._why(s, member, items[0], topic, now)
-        return Reply(render.quiz_item(items[0], session_id, 1, len(items), reason), private=True)
+        order = display_order(items[0].id, len(items[0].choices), user_id)
+        return Reply(render.quiz_item(items[0], session_id, 1, len(items), reason, order), private=True)
 
     def _pick(self, s: Session, member: MemberRow, topic: Topic | None, now: datetime) -> QuizItem | None:
         bank = self.rt.bank
@@ -153,6 +168,7 @@ class Quiz:
             raise QuizError("That quiz item is no longer in the bank. Try `/mlsd quiz` for a new one.")
         if not 0 <= choice < len(item.choices):
             raise QuizError("That choice is not one of the options.")
+        order = display_order(item_id, len(item.choices), user_id)
         with store.session() as s:
             quiz_session = s.get(QuizSessionRow, session_id)
             member = store.find_member(s, channel.platform, channel.workspace, user_id)
@@ -165,7 +181,7 @@ class Quiz:
                 QuizAttemptRow.session_id == session_id, QuizAttemptRow.item_id == item_id
             )).first()
             if already:
-                grade = Grade(item, already.choice, already.correct, 0, already.first_attempt)
+                grade = Grade(item, already.choice, already.correct, 0, already.first_attempt, order)
                 return Reply(render.quiz_already_answered(grade), private=True)
             first = s.exec(select(QuizAttemptRow.id).where(
                 QuizAttemptRow.member_id == member.id, QuizAttemptRow.item_id == item_id
@@ -180,13 +196,13 @@ class Quiz:
                         choice=choice, correct=correct, first_attempt=first, at=now,
                     ))
             except IntegrityError:
-                grade = Grade(item, choice, correct, 0, first)
+                grade = Grade(item, choice, correct, 0, first, order)
                 return Reply(render.quiz_already_answered(grade), private=True)
             if points:
                 s.add(LedgerRow(group_id=quiz_session.group_id, member_id=member.id or 0,
                                 reason="quiz", points=points, at=now, ref=f"quiz:{item_id}"))
             self._schedule_review(s, member.id or 0, item_id, correct, now)
-            grade = Grade(item, choice, correct, points, first)
+            grade = Grade(item, choice, correct, points, first, order)
             position = item_ids.index(item_id)
             quiz_session.position = position + 1
             next_item: QuizItem | None = None
@@ -200,8 +216,9 @@ class Quiz:
             else:
                 quiz_session.finished_at = now
             s.add(quiz_session)
+        next_order = display_order(next_item.id, len(next_item.choices), user_id) if next_item else ()
         message = render.quiz_result(
-            grade, session_id, next_item, position + 2, len(item_ids), summary
+            grade, session_id, next_item, position + 2, len(item_ids), summary, next_order
         )
         return Reply(message, private=True, replace_original=True)
 

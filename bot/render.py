@@ -200,15 +200,26 @@ def reveal(question: Question, results: Sequence[MemberResult], blind: bool = Fa
 # ----------------------------------------------------------------------- quiz
 
 
-def quiz_item(item: QuizItem, session_id: int, index: int, total: int, reason: str) -> Message:
-    choices = "\n".join(f"{LETTERS[i]}. {c}" for i, c in enumerate(item.choices))
+def _shown(order: Sequence[int], count: int) -> tuple[int, ...]:
+    return tuple(order) if order else tuple(range(count))
+
+
+def _letter(order: Sequence[int], index: int) -> str:
+    """The letter a bank index was shown under."""
+    return LETTERS[order.index(index)] if order else LETTERS[index]
+
+
+def quiz_item(
+    item: QuizItem, session_id: int, index: int, total: int, reason: str, order: Sequence[int] = ()
+) -> Message:
+    shown = _shown(order, len(item.choices))
+    choices = "\n".join(f"{LETTERS[k]}. {item.choices[i]}" for k, i in enumerate(shown))
     counter = f" · {index}/{total}" if total > 1 else ""
     return Message(
         title=f"Quiz · {item.topic.title}{counter}",
         sections=(Section(_t(item.prompt)), Section(_t(choices))),
         buttons=tuple(
-            Button(LETTERS[i], QUIZ_ACTION, f"{session_id}:{item.id}:{i}")
-            for i in range(len(item.choices))
+            Button(LETTERS[k], QUIZ_ACTION, f"{session_id}:{item.id}:{i}") for k, i in enumerate(shown)
         ),
         footer=_t(reason),
         kind=MessageKind.QUIZ,
@@ -217,11 +228,12 @@ def quiz_item(item: QuizItem, session_id: int, index: int, total: int, reason: s
 
 def _grade_section(grade: Grade) -> Section:
     item = grade.item
-    right = f"{LETTERS[item.answer]}. {item.choices[item.answer]}"
+    right = f"{_letter(grade.order, item.answer)}. {item.choices[item.answer]}"
     if grade.correct:
         head = f"✅ Right: {right}"
     else:
-        head = f"❌ Not quite: you chose {LETTERS[grade.choice]}. {item.choices[grade.choice]}. The answer is {right}"
+        head = (f"❌ Not quite: you chose {_letter(grade.order, grade.choice)}. {item.choices[grade.choice]}. "
+                f"The answer is {right}")
     if grade.points:
         head += f"  (+{grade.points} pts)"
     elif not grade.first_attempt:
@@ -231,12 +243,12 @@ def _grade_section(grade: Grade) -> Section:
 
 def quiz_result(
     grade: Grade, session_id: int, next_item: QuizItem | None, next_index: int, total: int,
-    summary: ReadinessSummary | None,
+    summary: ReadinessSummary | None, next_order: Sequence[int] = (),
 ) -> Message:
     sections = [Section(_t(grade.item.prompt)), _grade_section(grade)]
     buttons: tuple[Button, ...] = ()
     if next_item is not None:
-        nxt = quiz_item(next_item, session_id, next_index, total, "Readiness check")
+        nxt = quiz_item(next_item, session_id, next_index, total, "Readiness check", next_order)
         sections += [Section(_t(Bold(nxt.title or ""))), *nxt.sections]
         buttons = nxt.buttons
     if summary is not None:
@@ -260,7 +272,7 @@ def readiness_section(summary: ReadinessSummary) -> Section:
 def quiz_already_answered(grade: Grade) -> Message:
     verdict = "right" if grade.correct else "wrong"
     return notice(
-        f"You already answered this one ({LETTERS[grade.choice]}, {verdict}). "
+        f"You already answered this one ({_letter(grade.order, grade.choice)}, {verdict}). "
         "Start another with `/mlsd quiz`."
     )
 

@@ -5,12 +5,18 @@ from __future__ import annotations
 from sqlmodel import select
 
 from bot.domain import MessageKind
-from bot.quiz import QUIZ_ACTION
+from bot.quiz import QUIZ_ACTION, display_order
 from bot.store.models import LedgerRow
 
 
 def _button(reply, choice: int):
-    return reply.message.buttons[choice]
+    """The button for the bank's choice `choice`, wherever the shuffle showed it."""
+    [button] = [b for b in reply.message.buttons if b.value.endswith(f":{choice}")]
+    return button
+
+
+def _letter(reply, choice: int) -> str:
+    return _button(reply, choice).label
 
 
 def _item(world, reply):
@@ -54,7 +60,7 @@ async def test_wrong_answer_says_so_and_comes_back_for_review(world):
     wrong = (item.answer + 1) % 4
     graded = await world.press("UA", QUIZ_ACTION, _button(reply, wrong).value)
     text = graded.message.plain()
-    assert "❌ Not quite" in text and f"The answer is {'ABCD'[item.answer]}." in text
+    assert "❌ Not quite" in text and f"The answer is {_letter(reply, item.answer)}. {item.choices[item.answer]}" in text
     assert "comes back for review tomorrow" in text
     world.clock.advance(hours=12)
     not_yet = await world.command("UA", "quiz")
@@ -107,3 +113,20 @@ async def test_without_a_topic_the_weakest_quiz_topic_comes_first(world):
         await world.press("UA", QUIZ_ACTION, _button(reply, _item(world, reply).answer).value)
     nxt = await world.command("UA", "quiz")
     assert _item(world, nxt).topic.value == "monitoring"  # never tried: weakest
+
+
+async def test_choices_are_shuffled_per_member_stably_and_graded_by_choice(world):
+    first = await world.command("UA", "quiz serving")
+    item = _item(world, first)
+    orders = {}
+    for user in ("UA", "UB", "UC", "UD", "UE", "UF"):
+        orders[user] = display_order(item.id, len(item.choices), user)
+        assert display_order(item.id, len(item.choices), user) == orders[user]  # stable for a member
+        assert sorted(orders[user]) == list(range(len(item.choices)))
+    assert len(set(orders.values())) > 1  # members see different orders
+    # What UA was shown follows UA's order, and the right answer is graded right wherever it sits.
+    shown = [int(b.value.rsplit(":", 1)[1]) for b in first.message.buttons]
+    assert tuple(shown) == orders["UA"]
+    graded = await world.press("UA", QUIZ_ACTION, _button(first, item.answer).value)
+    assert "✅ Right" in graded.message.plain()
+    assert f"✅ Right: {_letter(first, item.answer)}. {item.choices[item.answer]}" in graded.message.plain()
