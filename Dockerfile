@@ -17,8 +17,8 @@ COPY bot ./bot
 COPY adapters ./adapters
 COPY scheduler ./scheduler
 COPY content ./content
-# Editable install: the built-in question banks in /app/content stay beside the code.
-RUN pip install --no-cache-dir -e ".[postgres]"
+# A normal install: the built-in banks and the grader's model ship inside the package.
+RUN pip install --no-cache-dir ".[postgres]"
 
 USER 10001
 VOLUME ["/data"]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bot.clock import Clock, FileClock, SystemClock
 from bot.config import ConfigError, Settings, load_settings
-from bot.content import load_bank
+from bot.content import EmptyBank, load_bank, require_questions
 from bot.core import Core
 from bot.domain import Difficulty, Topic
 from bot.ports import AdapterError, PlatformAdapter
@@ -113,13 +113,18 @@ def _demo(args: argparse.Namespace) -> int:
     if not 1 <= args.weeks <= 8:
         print("mlsd-bot demo: --weeks must be between 1 and 8", file=sys.stderr)
         return 2
-    return asyncio.run(run_demo(weeks=args.weeks, charts_dir=args.charts_dir))
+    try:
+        return asyncio.run(run_demo(weeks=args.weeks, charts_dir=args.charts_dir))
+    except EmptyBank as exc:
+        print(f"mlsd-bot demo: {exc}", file=sys.stderr)
+        return 2
 
 
 def build_core(settings: Settings) -> Core:
     bank, problems = load_bank(settings.content_packs)
     for problem in problems:
         log.error("content pack problem (that file is not loaded): %s", problem)
+    require_questions(bank, problems)
     store = Store.open(settings.database_url)
     return Core(Runtime(settings=settings, store=store, bank=bank, clock=_clock()))
 
@@ -160,7 +165,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     try:
         return asyncio.run(serve(settings, wanted, http_port=args.port if args.http else None))
-    except AdapterError as exc:
+    except (AdapterError, EmptyBank) as exc:
         print(f"mlsd-bot: {exc}", file=sys.stderr)
         return 2
 

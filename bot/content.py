@@ -8,6 +8,7 @@ rotation depend on which lines happened to parse.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,16 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, 
 
 from bot.domain import TOPIC_SLUGS, Difficulty, KeyPoint, Question, QuizItem, Topic
 
-BUILTIN_DIR = Path(__file__).resolve().parent.parent / "content"
+
+def _builtin_dir() -> Path:
+    """Where the built-in banks are: the installed `mlsd_bank` package (content/ in a checkout)."""
+    spec = importlib.util.find_spec("mlsd_bank")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return Path(__file__).resolve().parent.parent / "content"  # a checkout run without installing
+
+
+BUILTIN_DIR = _builtin_dir()
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=80)]
@@ -176,9 +186,18 @@ def _parse_file(path: Path, source: str) -> _ParsedFile:
     shown = str(path)
     result = _ParsedFile(shown)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         result.problems.append(Problem(shown, 1, f"cannot read file: {exc.strerror or exc}"))
+        return result
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        result.problems.append(Problem(
+            shown, line,
+            f"not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save the file as UTF-8",
+        ))
         return result
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -323,3 +342,21 @@ def load_bank(
             seen[item.id] = parsed.path
             bank.quiz[item.id] = item
     return bank, sorted(problems, key=lambda p: (p.path, p.line))
+
+
+class EmptyBank(Exception):
+    """No daily questions could be loaded: the bot would run an empty schedule, so it must not start."""
+
+
+def require_questions(bank: Bank, problems: Sequence[Problem]) -> None:
+    """Stop with the reason when nothing loaded, rather than skipping every post silently."""
+    if bank.questions:
+        return
+    where = BUILTIN_DIR / "questions"
+    if not any(where.glob("*.yaml")):
+        reason = f"the built-in question banks are missing (no YAML files in {where}); reinstall mlsd-bot"
+    elif problems:
+        reason = f"every question file has problems, first: {problems[0]}"
+    else:
+        reason = f"the question banks in {where} hold no questions"
+    raise EmptyBank(f"no questions to post: {reason}")

@@ -135,3 +135,14 @@ def test_run_without_credentials_says_what_to_set(tmp_path):
     result = run_cli("run", env=env)
     assert result.returncode == 2
     assert "no platform credentials found" in result.stderr and "mlsd-bot demo" in result.stderr
+
+
+def test_a_pack_that_is_not_utf8_is_one_clear_line_and_the_rest_still_checks(tmp_path):
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("questions:\n  - id: caf\xe9\n".encode("latin-1"))
+    result = run_cli("content", "validate", str(latin), str(PACK))
+    assert result.returncode == 1
+    assert f"{latin}:2: not UTF-8 (byte 0xe9 at offset" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1  # the good pack beside it was checked and had nothing to report

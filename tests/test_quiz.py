@@ -60,7 +60,8 @@ async def test_wrong_answer_says_so_and_comes_back_for_review(world):
     wrong = (item.answer + 1) % 4
     graded = await world.press("UA", QUIZ_ACTION, _button(reply, wrong).value)
     text = graded.message.plain()
-    assert "❌ Not quite" in text and f"The answer is {_letter(reply, item.answer)}. {item.choices[item.answer]}" in text
+    assert "❌ Not quite" in text
+    assert f"The answer is {_letter(reply, item.answer)}. {item.choices[item.answer]}" in text
     assert "comes back for review tomorrow" in text
     world.clock.advance(hours=12)
     not_yet = await world.command("UA", "quiz")

@@ -19,7 +19,7 @@ from adapters.console.port import MemoryPort, Sent
 from adapters.console.render import message_text
 from bot.clock import FakeClock
 from bot.config import Settings
-from bot.content import load_bank
+from bot.content import load_bank, require_questions
 from bot.core import Core
 from bot.domain import (
     ButtonPressed,
@@ -150,6 +150,7 @@ async def run_demo(weeks: int = 1, charts_dir: Path | None = None) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
         settings = Settings(database_url=f"sqlite:///{db}", admins=[LEAD])
         bank, problems = load_bank()
+        require_questions(bank, problems)
         if problems:
             for p in problems:
                 print(p)
