@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bot.clock import Clock, FileClock, SystemClock
 from bot.config import ConfigError, Settings, load_settings
-from bot.content import EmptyBank, load_bank, require_questions
+from bot.content import Bank, EmptyBank, load_bank, require_questions
 from bot.core import Core
 from bot.domain import Difficulty, Topic
 from bot.ports import AdapterError, PlatformAdapter
@@ -39,6 +39,18 @@ def _configured_packs() -> list[str] | None:
         return None
 
 
+def _print_quiz_bias(bank: Bank, packs: Sequence[str]) -> None:
+    """Warnings, not problems: a biased quiz still loads, but its author should know."""
+    from bot.quiz_bias import pack_warnings
+
+    sources = ["built-in", *packs]
+    for source in sources:
+        items = [i for i in bank.quiz.values() if i.source == source]
+        for warning in pack_warnings(items):
+            where = f"{warning.item_id}: " if warning.item_id else ""
+            print(f"{source}: warning: {where}{warning.message}")
+
+
 def _content_validate(args: argparse.Namespace) -> int:
     packs = list(args.paths) or _configured_packs()
     if packs is None:
@@ -46,6 +58,7 @@ def _content_validate(args: argparse.Namespace) -> int:
     bank, problems = load_bank(packs)
     for problem in problems:
         print(problem)
+    _print_quiz_bias(bank, packs)
     if problems:
         print(f"{len(problems)} problem(s) found", file=sys.stderr)
         return 1

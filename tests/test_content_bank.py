@@ -14,8 +14,9 @@ import pytest
 import yaml
 
 from bot.content import builtin_files, load_bank
-from bot.coverage import coverage, normalise, term_matches
 from bot.domain import Difficulty, Topic
+from bot.grading.local import LocalGrader
+from bot.grading.text import tokens
 
 FIXTURES = Path(__file__).parent / "fixtures"
 IDS_LOCK = FIXTURES / "content_ids.txt"
@@ -24,6 +25,10 @@ GENERIC_SINGLE_WORDS = {
     "model", "data", "user", "system", "feature", "metric", "train", "test", "ml",
     "use", "good", "better", "performance", "accuracy", "machine", "learning", "time",
     "approach", "design", "problem", "solution", "scale", "result", "improve",
+    # Words the topic's buzzword lists are made of: never enough on their own.
+    "fallback", "guardrail", "stale", "holdout", "skew", "segment", "recall", "budget", "cache",
+    "drift", "calibration", "batch", "latency", "embedding", "embeddings", "precision", "leakage",
+    "monitoring", "retrain", "retraining", "sharding", "ttl", "freshness", "canary", "ab",
 }
 
 OFF_TOPIC_ANSWERS = [
@@ -32,6 +37,11 @@ OFF_TOPIC_ANSWERS = [
     "Honestly I am not sure, but I would probably try a few things and see what works best.",
     "My favourite pizza is margherita with fresh basil and a thin crust from a wood oven.",
 ]
+
+
+@pytest.fixture(scope="module")
+def grader():
+    return LocalGrader()
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +60,7 @@ def test_every_builtin_file_validates():
 @pytest.mark.parametrize("topic", list(Topic))
 def test_each_topic_has_enough_questions_of_every_difficulty(bank, topic):
     questions = bank.questions_for(topic)
-    assert len(questions) >= 10, f"{topic}: {len(questions)} questions"
+    assert len(questions) >= 12, f"{topic}: {len(questions)} questions"
     spread = Counter(q.difficulty for q in questions)
     assert set(spread) == set(Difficulty), f"{topic}: difficulties {dict(spread)}"
 
@@ -78,32 +88,31 @@ def test_questions_have_follow_ups_and_company_tags(bank):
     assert [q.id for q in bank.questions.values() if not q.companies] == []
 
 
-def test_every_key_point_is_covered_by_its_own_sample_answer(bank):
+def test_every_key_point_is_covered_by_its_own_sample_answer(bank, grader):
     missed = {}
     for q in bank.questions.values():
-        covered = coverage(q.sample_answer, q.key_points).covered
+        covered = grader.grade(q, q.sample_answer).covered
         missed[q.id] = [kp.text for kp, ok in zip(q.key_points, covered, strict=True) if not ok]
     assert {k: v for k, v in missed.items() if v} == {}
 
 
-def test_no_key_point_term_is_a_lone_generic_word(bank):
+def test_no_key_point_term_is_a_lone_word(bank):
     generic = [
         (q.id, term)
         for q in bank.questions.values()
         for kp in q.key_points
         for term in kp.terms
-        if len(normalise(term)) == 1 and term.lower().strip() in GENERIC_SINGLE_WORDS
+        if len(tokens(term)) == 1 and term.lower().strip() in GENERIC_SINGLE_WORDS
     ]
     assert generic == []
 
 
-def test_off_topic_answers_cover_nothing(bank):
+def test_off_topic_answers_cover_nothing(bank, grader):
     hits = [
-        (q.id, kp.text, answer)
+        (q.id, answer)
         for q in bank.questions.values()
         for answer in OFF_TOPIC_ANSWERS
-        for kp in q.key_points
-        if any(term_matches(normalise(answer), t) for t in kp.terms)
+        if grader.grade(q, answer).count
     ]
     assert hits == []
 
@@ -122,11 +131,11 @@ def _coverage_cases():
 
 
 @pytest.mark.parametrize("case", list(_coverage_cases()))
-def test_strong_weak_and_off_topic_answers_score_as_a_reader_expects(bank, case):
+def test_strong_weak_and_off_topic_answers_score_as_a_reader_expects(bank, grader, case):
     q = bank.questions[case["question"]]
-    strong = coverage(case["strong"], q.key_points)
-    weak = coverage(case["weak"], q.key_points)
-    off = coverage(case["off_topic"], q.key_points)
+    strong = grader.grade(q, case["strong"])
+    weak = grader.grade(q, case["weak"])
+    off = grader.grade(q, case["off_topic"])
     assert strong.ratio >= 0.6, f"strong answer covered {strong.count}/{strong.total}"
     assert weak.count <= max(1, q.key_points.__len__() // 3), f"weak covered {weak.count}"
     assert weak.count < strong.count
