@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 
 from bot import charts, render
 from bot.command_parser import ADMIN_COMMANDS, Command, CommandError, parse
+from bot.config import Settings
 from bot.domain import (
     TOPIC_SLUGS,
     Field,
@@ -60,11 +62,23 @@ REFUSALS = {
 }
 
 
-def help_message() -> Message:
+def grading_note(settings: Settings) -> str:
+    """Where members' answers go to be graded: said plainly, because a team lead must know."""
+    if settings.grader == "llm":
+        host = urlsplit(settings.llm_base_url or "").hostname or "the configured endpoint"
+        return (f"Grading: answers are sent to a model endpoint ({host}, model {settings.llm_model}) "
+                "to judge key points; the built-in grader steps in if it fails.")
+    return "Grading: the built-in grader judges key points on this bot's server; answers are not sent anywhere."
+
+
+def help_message(settings: Settings | None = None) -> Message:
     lines = "\n".join(f"`/mlsd {usage}` — {what}" for usage, what in HELP)
+    sections = [Section(Text.of(lines))]
+    if settings is not None:
+        sections.append(Section(Text.of(grading_note(settings))))
     return Message(
         title="mlsd-bot: daily ML system design practice",
-        sections=(Section(Text.of(lines)),),
+        sections=tuple(sections),
         footer=Text.of("Topics: " + ", ".join(TOPIC_SLUGS)),
         kind=MessageKind.HELP,
     )
@@ -99,7 +113,7 @@ class Commands:
     # -------------------------------------------------------------- everyone
 
     async def _help(self, event: SlashCommand, command: Command) -> Reply:
-        return Reply(help_message())
+        return Reply(help_message(self.rt.settings))
 
     async def _quiz(self, event: SlashCommand, command: Command) -> Reply:
         return self.quiz.start(event.channel, event.user_id, command.topic, event.user_name)
@@ -152,6 +166,7 @@ class Commands:
                 f"Open: {post.topic} question ", MessageLink(event.channel.channel, post.message_id or "", "(thread)"),
                 " — reveal ", Timestamp(deadline),
             )))
+        sections.append(Section(Text.of(grading_note(self.rt.settings))))
         return Reply(Message(title="Schedule", sections=tuple(sections)))
 
     def _subscription_section(self, sub: SubscriptionRow, now) -> Section:  # type: ignore[no-untyped-def]

@@ -178,3 +178,16 @@ async def test_a_one_day_window_reads_as_24h(world):
     reply = await world.admin("subscribe serving")
     assert "answers close after 24h" in reply.message.plain()
     assert "answers close after 2d" in (await world.admin("subscribe data window 48h")).message.plain()
+
+
+async def test_help_and_schedule_say_where_answers_are_graded(world):
+    help_text = (await world.command("UA", "help")).message.plain()
+    assert "the built-in grader judges key points on this bot's server" in help_text
+    await world.admin("subscribe serving")
+    schedule = (await world.command("UA", "schedule")).message.plain()
+    assert "answers are not sent anywhere" in schedule
+    world.core.rt.settings = world.core.rt.settings.model_copy(update={
+        "grader": "llm", "llm_base_url": "http://127.0.0.1:11434/v1", "llm_model": "llama3"})
+    help_text = (await world.command("UA", "help")).message.plain()
+    assert "answers are sent to a model endpoint (127.0.0.1, model llama3)" in help_text
+    assert "answers are sent to a model endpoint" in (await world.command("UA", "schedule")).message.plain()
