@@ -5,7 +5,8 @@ from __future__ import annotations
 from bot.domain import MessageKind, PrivateAnswer
 from bot.render import ANSWER_PRIVATELY_ACTION
 
-GOOD = "I would split the latency budget, cache the candidates and keep a fallback path."
+GOOD = ("I would split the latency budget across the stages. I would cache the candidate lists ahead of time. "
+        "When a call is slow I would fall back to popular items.")
 
 
 async def _private(world, user, text, post_id, event_id=None):

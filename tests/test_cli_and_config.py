@@ -41,7 +41,7 @@ def test_demo_prints_a_readable_week(tmp_path):
 
 def test_content_validate_passes_on_the_builtin_bank(capsys):
     assert main(["content", "validate"]) == 0
-    assert "ok: 60 questions and 36 quiz items" in capsys.readouterr().out
+    assert "ok: 72 questions and 48 quiz items" in capsys.readouterr().out
 
 
 def test_content_validate_reports_file_and_line_for_each_problem(tmp_path, capsys):
@@ -89,7 +89,7 @@ def test_content_list_shows_counts_per_topic_and_difficulty(capsys, monkeypatch)
     monkeypatch.delenv("MLSD_CONFIG", raising=False)
     assert main(["content", "list", "--topic", "serving"]) == 0
     out = capsys.readouterr().out
-    assert "serving              3       4     3     10     6" in out
+    assert "serving              3       5     4     12     8" in out
     assert "formulation" not in out.split("topic")[-1]
 
 

@@ -9,6 +9,10 @@ from bot.command_parser import CommandError, parse
 from bot.domain import MessageKind
 from bot.store.models import PostRow, SubscriptionRow
 
+# Makes three of t-modeling-one's four key points, one sentence each.
+THREE_POINTS = ("I would split the latency budget across the stages. I would cache the candidate lists ahead of time. "
+                "When a call is slow I would fall back to popular items.")
+
 
 @pytest.mark.parametrize(
     ("text", "expected"),
@@ -123,7 +127,7 @@ async def test_reveal_now_reveals_every_open_question_in_this_channel(world):
 async def test_leaderboard_windows_and_callers_rank(world):
     await world.admin("subscribe modeling at 09:00 window 1h")
     await world.tick(hours=1)
-    await world.reply("UA", "I would split the latency budget, cache results and add a fallback.")
+    await world.reply("UA", THREE_POINTS)
     await world.reply("UB", "A long enough answer that mentions nothing from the key points at all.")
     await world.tick(hours=1)
     board = await world.command("UB", "leaderboard")
@@ -146,7 +150,7 @@ async def test_leaderboards_belong_to_their_channel(world):
     other = ChannelRef("console", "T1", "C-other")
     await world.admin("subscribe modeling at 09:00 window 1h")
     await world.tick(hours=1)
-    await world.reply("UA", "I would split the latency budget, cache results and add a fallback.")
+    await world.reply("UA", THREE_POINTS)
     await world.tick(hours=1)
     text = (await world.command("UA", "leaderboard all", channel=other)).message.plain()
     assert "No points all time yet" in text
@@ -155,7 +159,7 @@ async def test_leaderboards_belong_to_their_channel(world):
 async def test_stats_and_digest_reply_privately_with_a_chart(world):
     await world.admin("subscribe modeling at 09:00 window 1h")
     await world.tick(hours=1)
-    await world.reply("UA", "I would split the latency budget, cache results and add a fallback.")
+    await world.reply("UA", THREE_POINTS)
     await world.tick(hours=1)
     stats = await world.command("UA", "stats")
     assert stats.private and stats.message.image is not None

@@ -8,7 +8,8 @@ from sqlmodel import select
 from bot.command_parser import CommandError, parse
 from bot.store.habits import MemberPrefRow
 
-GOOD = "I would split the latency budget, cache the candidates and keep a fallback path."
+GOOD = ("I would split the latency budget across the stages. I would cache the candidate lists ahead of time. "
+        "When a call is slow I would fall back to popular items.")
 
 
 @pytest.mark.parametrize(
