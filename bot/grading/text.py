@@ -22,7 +22,13 @@ _NUMBER_UNIT = re.compile(r"(?<=\d)(?=[a-z])|(?<=[a-z])(?=\d)")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+|(?<=:)\s*\n")
 _BULLET = re.compile(r"^\s*(?:[-*•·–]|\d+[.)]|\(?[a-z]\))\s+", re.IGNORECASE)
 # Words that carry no claim: an answer made only of these and list items says nothing.
-STOPWORDS = frozenset(["a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "with", "by", "at", "from", "as", "is", "are", "be", "been", "being", "it", "its", "this", "that", "these", "those", "we", "i", "you", "they", "he", "she", "our", "my", "your", "their", "would", "will", "can", "could", "should", "may", "might", "must", "do", "does", "did", "not", "no", "so", "if", "then", "than", "but", "also", "all", "any", "each", "more", "most", "some", "such", "very", "just", "about", "into", "over"])
+STOPWORDS = frozenset((
+    "a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "with", "by", "at", "from", "as", "is",
+    "are", "be", "been", "being", "it", "its", "this", "that", "these", "those", "we", "i", "you", "they",
+    "he", "she", "our", "my", "your", "their", "would", "will", "can", "could", "should", "may", "might",
+    "must", "do", "does", "did", "not", "no", "so", "if", "then", "than", "but", "also", "all", "any",
+    "each", "more", "most", "some", "such", "very", "just", "about", "into", "over",
+))
 
 
 # Derivations Snowball leaves apart that name the same idea in an answer.
