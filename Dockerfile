@@ -18,6 +18,8 @@ COPY adapters ./adapters
 COPY scheduler ./scheduler
 COPY content ./content
 # A normal install: the built-in banks and the grader's model ship inside the package.
+# DL3013 asks to pin versions; this installs the project itself, whose dependencies pyproject bounds.
+# hadolint ignore=DL3013
 RUN pip install --no-cache-dir ".[postgres]"
 
 USER 10001
