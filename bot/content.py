@@ -182,31 +182,45 @@ class _ParsedFile:
     problems: list[Problem] = field(default_factory=list)
 
 
-def _parse_file(path: Path, source: str) -> _ParsedFile:
+class YamlFileError(Exception):
+    """A file that is not readable UTF-8 YAML; `problem` says where and why."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+def read_yaml(path: Path) -> tuple[yaml.Node | None, Any]:
+    """The file's node tree (for line numbers) and its data, or a YamlFileError a person can act on."""
     shown = str(path)
-    result = _ParsedFile(shown)
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        result.problems.append(Problem(shown, 1, f"cannot read file: {exc.strerror or exc}"))
-        return result
+        raise YamlFileError(Problem(shown, 1, f"cannot read file: {exc.strerror or exc}")) from exc
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
-        result.problems.append(Problem(
+        raise YamlFileError(Problem(
             shown, line,
             f"not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save the file as UTF-8",
-        ))
-        return result
+        )) from exc
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        return yaml.compose(text, Loader=yaml.SafeLoader), yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark else 1
         problem = getattr(exc, "problem", None) or str(exc)
-        result.problems.append(Problem(shown, line, f"invalid YAML: {problem}"))
+        raise YamlFileError(Problem(shown, line, f"invalid YAML: {problem}")) from exc
+
+
+def _parse_file(path: Path, source: str) -> _ParsedFile:
+    shown = str(path)
+    result = _ParsedFile(shown)
+    try:
+        root, data = read_yaml(path)
+    except YamlFileError as exc:
+        result.problems.append(exc.problem)
         return result
     if data is None:
         result.problems.append(Problem(shown, 1, "empty file: expected 'questions:' or 'quiz:'"))

@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-import yaml
-
-from bot.content import Bank
+from bot.content import Bank, YamlFileError, read_yaml
 from bot.domain import Question
 from bot.grading.service import GradingService
 from bot.grading.verdict import Grading
@@ -32,20 +30,9 @@ class Entry:
 
 def read_entries(path: Path, bank: Bank) -> list[Entry]:
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise AnswersFileError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    try:
-        source = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise AnswersFileError(f"{path}: not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from exc
-    try:
-        root = yaml.compose(source, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(source)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else 1
-        raise AnswersFileError(f"{path}:{line}: invalid YAML: {getattr(exc, 'problem', exc)}") from exc
+        root, data = read_yaml(path)
+    except YamlFileError as exc:
+        raise AnswersFileError(str(exc)) from exc
     if not isinstance(data, list) or not data:
         raise AnswersFileError(f"{path}:1: expected a non-empty list of {{question_id, text}} entries")
     problems: list[str] = []

@@ -4,9 +4,9 @@ A key point is covered when one sentence of the answer makes it:
 
 - its embedding is close to one of the point's anchors (the point's text, its
   `examples`, and the sample answer's own sentence(s) that make it) at or above
-  `semantic_bar`; or
+  the semantic bar; or
 - it carries the point's words (a phrase, or every `all_of` group) and is close
-  to an anchor at or above the lower `lexical_bar`;
+  to an anchor at or above the lower lexical bar;
 - and it is closer to the point than to any of its `counter_examples`.
 
 Sentences that only enumerate terms, and fragments too short to claim anything,
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
 MIN_CLAIM_WORDS = 3  # content words a sentence needs before it can claim anything
 MAX_POINTS_PER_SENTENCE = 3
-LONG_LIST = 4  # a sentence enumerating this many short items is a list, never evidence
 ANCHORS_FROM_SAMPLE = 2
 SAMPLE_TIE = 0.05
 
@@ -75,15 +74,13 @@ class LocalGrader:
                 if len(point_anchors.negative) else np.full(len(sentences), -1.0)
             )
             for i, sentence in enumerate(sentences):
-                lexical = not sentence.list_items and supports(point, sentence.tokens)
-                bar = self.bars.lexical if lexical else self.bars.semantic
+                bar = self.bars.lexical if supports(point, sentence.tokens) else self.bars.semantic
                 if positive[i] >= bar and positive[i] > negative[i]:
                     candidates.append((float(positive[i]), p, i))
-        # Best matches first; a sentence makes one or two points, a list-shaped one at most one.
+        # Best matches first; one sentence makes at most MAX_POINTS_PER_SENTENCE points.
         used = [0] * len(sentences)
         for _sim, p, i in sorted(candidates, reverse=True):
-            cap = 1 if sentences[i].list_items else MAX_POINTS_PER_SENTENCE
-            if verdicts[p].covered or used[i] >= cap:
+            if verdicts[p].covered or used[i] >= MAX_POINTS_PER_SENTENCE:
                 continue
             verdicts[p] = PointVerdict(True, sentences[i].text)
             used[i] += 1
@@ -137,7 +134,7 @@ class LocalGrader:
 
 def _can_claim(sentence: Sentence) -> bool:
     return (
-        sentence.list_items < LONG_LIST
+        not sentence.list_items  # a sentence shaped as a list names things, claims nothing
         and not sentence.is_fragment
         and len(content_words(sentence.tokens)) >= MIN_CLAIM_WORDS
     )
