@@ -3,6 +3,11 @@
 `Core.handle` never raises for bad input or a platform hiccup: it logs with
 context and, where a person is waiting, answers politely. That is what keeps
 one bad event from taking a handler (or the process) down.
+
+The one exception is an event that carries a member's words (a thread reply,
+an edit, a delete, a vote) which could not be stored: `handle` raises
+`NotRecorded`, so the adapter does not tell the platform it arrived. Slack then
+redelivers it; Discord, which never redelivers, retries and tells the member.
 """
 
 from __future__ import annotations
@@ -37,6 +42,21 @@ from bot.timetable import Timetable, build_timetable
 
 log = logging.getLogger(__name__)
 
+# Events whose effect is a member's own words or votes: losing one silently is worse than failing loudly.
+RECORDED_EVENTS = (ThreadReply, ReplyEdited, ReplyDeleted, ReactionAdded, ReactionRemoved)
+
+
+class NotRecorded(RuntimeError):
+    """A member's answer (or edit, delete, vote) could not be stored; nothing of it was kept.
+
+    The adapter must not acknowledge the event to the platform as delivered.
+    """
+
+    def __init__(self, event: InboundEvent) -> None:
+        super().__init__(f"{type(event).__name__} {getattr(event, 'event_id', '')} in {event.channel} "
+                         "was not recorded")
+        self.event = event
+
 
 class Core:
     def __init__(self, rt: Runtime) -> None:
@@ -51,8 +71,10 @@ class Core:
     async def handle(self, event: InboundEvent) -> Outcome:
         try:
             return await self._dispatch(event)
-        except Exception:
+        except Exception as exc:
             log.exception("error handling %s in %s", type(event).__name__, event.channel)
+            if isinstance(event, RECORDED_EVENTS):
+                raise NotRecorded(event) from exc
             if isinstance(event, SlashCommand | ButtonPressed | PrivateAnswer):
                 return Outcome(Reply(render.error(
                     "Sorry, something went wrong on my side. Nothing was changed; please try again."

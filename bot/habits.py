@@ -85,7 +85,8 @@ class Habits:
             opts = self.options(s, group.id or 0)
             opts.reminder_minutes = int(before.total_seconds() // 60) if before else None
             s.add(opts)
-        self.rt.schedule_changed()
+            group_id = group.id or 0
+        self.rt.schedule_changed(group_id)
 
     def set_digest_slot(self, channel: ChannelRef, weekday: int, at: str | None) -> None:
         """When this channel's weekly digest goes out (its own time zone); the time defaults to config."""
@@ -95,7 +96,8 @@ class Habits:
             if at is not None:
                 group.digest_time = at
             s.add(group)
-        self.rt.schedule_changed()
+            group_id = group.id or 0
+        self.rt.schedule_changed(group_id)
 
     def set_live_board(self, channel: ChannelRef, on: bool) -> None:
         with self.rt.store.session() as s:

@@ -137,7 +137,8 @@ class Practice:
             s.add(group)
             s.add(row)
             s.flush()
-        self.rt.schedule_changed()
+            group_id = group.id or 0
+        self.rt.schedule_changed(group_id)
         return row, what
 
     def unsubscribe(self, channel: ChannelRef, topic: str) -> list[SubscriptionRow]:
@@ -155,18 +156,22 @@ class Practice:
                 r.active = False
                 r.updated_at = now
                 s.add(r)
-        self.rt.schedule_changed()
+            group_id = group.id or 0
+        self.rt.schedule_changed(group_id)
         return rows
 
     def pause(self, subscription_id: int, reason: str) -> None:
         now = self.rt.clock.now()
         with self.rt.store.session() as s:
             row = s.get(SubscriptionRow, subscription_id)
-            if row and row.active:
+            if row is None:
+                return
+            if row.active:
                 row.paused_reason = reason
                 row.updated_at = now
                 s.add(row)
-        self.rt.schedule_changed()
+            group_id = row.group_id
+        self.rt.schedule_changed(group_id)
         log.warning("subscription %s paused: %s", subscription_id, reason)
 
     def pause_channel(self, channel: ChannelRef, reason: str) -> None:

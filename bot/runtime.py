@@ -20,8 +20,9 @@ class Runtime:
     bank: Bank
     clock: Clock
     ports: dict[str, ChatPort] = field(default_factory=dict)
-    # Called after a subscription changes, so the scheduler can rebuild its jobs.
-    schedule_listeners: list[Callable[[], None]] = field(default_factory=list)
+    # Called with a group id after that group's subscriptions change, so the scheduler
+    # can rebuild that group's jobs (and only those).
+    schedule_listeners: list[Callable[[int], None]] = field(default_factory=list)
     # Built from the settings unless the composition root (or a test) hands one in.
     grading: GradingService = None  # type: ignore[assignment]
 
@@ -29,9 +30,9 @@ class Runtime:
         if self.grading is None:
             self.grading = build_grading(self.settings, lambda: self.clock.now().date())
 
-    def schedule_changed(self) -> None:
+    def schedule_changed(self, group_id: int) -> None:
         for listener in self.schedule_listeners:
-            listener()
+            listener(group_id)
 
     def port(self, platform: str) -> ChatPort:
         try:

@@ -117,7 +117,7 @@ class BotScheduler:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
 
-    def schedule_changed(self) -> None:
+    def schedule_changed(self, group_id: int | None = None) -> None:
         """A subscription changed (subscribe, unsubscribe, pause): rebuild the jobs from the database."""
         self.refresh()
 

@@ -32,7 +32,7 @@ from adapters.slack.blocks import BlockKit, Rendered
 from adapters.slack.outbound import ANSWER_VIEW, SlackPort, make_client, slack_errors
 from bot.command_parser import ADMIN_COMMANDS, CommandError, parse
 from bot.config import Settings
-from bot.core import Core
+from bot.core import Core, NotRecorded
 from bot.domain import ChannelRef, Message, Plain, Reply, Text
 from bot.ports import AdapterError, ChannelUnavailable, PlatformError
 from bot.render import ANSWER_PRIVATELY_ACTION, error
@@ -299,6 +299,13 @@ class SlackAdapter:
             self._tasks.add(task)
         try:
             yield
+        except NotRecorded:
+            # Fail the listener: Bolt answers 500 and Slack redelivers the event later,
+            # and that redelivery must not be skipped as a repeat.
+            self._seen.pop(str(body.get("event_id") or ""), None)
+            log.error("Slack %s not recorded (team=%s channel=%s); Slack will redeliver it", what,
+                      inbound.team_id(body), _channel_of(body))
+            raise
         except Exception:
             log.exception("Slack %s failed (team=%s channel=%s user=%s)", what, inbound.team_id(body),
                           _channel_of(body), _user_of(body))

@@ -1,15 +1,28 @@
-"""The Store: sessions plus the lookups every use case needs.
+"""The Store: units of work, run off the event loop, plus the lookups every use case needs.
 
 Writes that must happen once rely on the tables' unique constraints; the
 helpers here turn an IntegrityError into "someone already did it" instead of
 letting check-then-insert races through.
+
+Why worker threads and not SQLAlchemy's async engine: the store's functions
+stay plain synchronous SQLModel code (easy to read, test and reuse from the
+CLI), and a unit of work is short, so one thread hop per unit costs tens of
+microseconds. SQLite gets exactly one worker thread: its writers serialise
+anyway, and one thread means no busy-wait sleeps between our own writers and
+no "database is locked" when a read transaction upgrades to a write (what
+aiosqlite does too, one thread per connection). PostgreSQL gets a few
+workers, matching the connection pool.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import functools
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
+from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -20,10 +33,17 @@ from bot.store import habits as _habit_tables  # noqa: F401  (tables must be reg
 from bot.store.db import make_engine, upgrade
 from bot.store.models import GroupRow, MemberRow, PostRow, ProcessedEventRow, SubscriptionRow
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
+POSTGRES_WORKERS = 4
+
 
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        workers = 1 if engine.dialect.name == "sqlite" else POSTGRES_WORKERS
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mlsd-db")
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:
@@ -33,7 +53,24 @@ class Store:
         return cls(engine)
 
     def close(self) -> None:
+        self._executor.shutdown(wait=True)
         self.engine.dispose()
+
+    async def run(self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run `work(session, ...)` as one unit of work on a database thread, never on the event loop.
+
+        The unit commits when `work` returns and rolls back when it raises; rows it
+        returns keep their loaded attributes (sessions don't expire on commit) but
+        must not be used to load more. Nothing in `work` may await.
+        """
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, functools.partial(self.unit, work, *args, **kwargs))
+
+    def unit(self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """`run`'s synchronous twin, for the CLI and for code already on a database thread."""
+        with self.session() as session:
+            return work(session, *args, **kwargs)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
