@@ -12,8 +12,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session, select
-
 from bot.domain import (
     ChannelRef,
     PrivateAnswer,
@@ -25,8 +23,8 @@ from bot.domain import (
 )
 from bot.ports import ACK_REACTION, PlatformError
 from bot.runtime import Runtime
-from bot.store.db import as_utc
-from bot.store.models import PostRow, ReplyRow, VoteRow
+from bot.store import answers as stored
+from bot.store.unit import Unit
 
 log = logging.getLogger(__name__)
 
@@ -69,129 +67,104 @@ class Answers:
         if event.from_bot:
             return Recorded("ignored", detail="bot message")
         now = self.rt.clock.now()
-        store = self.rt.store
-        with store.session() as s:
-            post = store.post_by_thread(s, event.channel, event.thread_id)
+        is_answer = self._is_answer(event.text)
+
+        def record(s: Unit) -> Recorded:
+            post = stored.thread_post(s, event.channel, event.thread_id)
             if post is None or post.status in ("claimed", "skipped"):
                 return Recorded("ignored", detail="not a tracked thread")
-            if not store.first_delivery(s, _event_key(event.channel, event.event_id), now):
+            if not stored.first_delivery(s, _event_key(event.channel, event.event_id), now):
                 return Recorded("duplicate", post.id)
-            if s.exec(select(ReplyRow).where(
-                ReplyRow.post_id == post.id, ReplyRow.message_id == event.message_id
-            )).first():
+            late = now > post.deadline or post.status != "posted"
+            member_id = stored.member_id(s, event.channel, event.user_id, event.user_name)
+            if not stored.add_reply(s, post_id=post.id, member_id=member_id, message_id=event.message_id,
+                                    text=event.text, is_answer=is_answer, late=late, at=now):
                 return Recorded("duplicate", post.id)
-            member = store.member(s, event.channel, event.user_id, event.user_name)
-            is_answer = self._is_answer(event.text)
-            late = now > (as_utc(post.deadline) or now) or post.status != "posted"
-            reply = ReplyRow(
-                post_id=post.id or 0, member_id=member.id or 0, message_id=event.message_id,
-                text=event.text, is_answer=is_answer, late=late, at=now,
-                acknowledged=is_answer,
-            )
-            s.add(reply)
-            post_id = post.id
-        if not is_answer:
-            return Recorded("discussion", post_id)
-        await self._ack(event.channel, event.message_id, late)
-        return Recorded("late" if late else "answer", post_id)
+            if not is_answer:
+                return Recorded("discussion", post.id)
+            return Recorded("late" if late else "answer", post.id)
+
+        recorded = await self.rt.store.run(record)
+        if recorded.kind in ("answer", "late"):
+            await self._ack(event.channel, event.message_id, recorded.kind == "late")
+        return recorded
 
     async def on_private_answer(self, event: PrivateAnswer) -> Recorded:
         """Blind mode: one private answer per member, replaced on each resubmission."""
         now = self.rt.clock.now()
-        store = self.rt.store
         text = event.text.strip()
         if not self._is_answer(text):
             return Recorded(
                 "discussion", event.post_id,
                 f"answers need at least {self.rt.settings.min_answer_chars} characters",
             )
-        with store.session() as s:
-            post = s.get(PostRow, event.post_id)
-            group = store.find_group(s, event.channel)
-            if post is None or group is None or post.group_id != group.id:
+
+        def record(s: Unit) -> Recorded:
+            post = stored.post_in_channel(s, event.channel, event.post_id)
+            if post is None:
                 return Recorded("ignored", detail="that question is not open in this channel")
-            if not store.first_delivery(s, _event_key(event.channel, event.event_id), now):
+            if not stored.first_delivery(s, _event_key(event.channel, event.event_id), now):
                 return Recorded("duplicate", post.id)
-            if post.status != "posted" or now > (as_utc(post.deadline) or now):
+            if post.status != "posted" or now > post.deadline:
                 return Recorded("closed", post.id, "this question's deadline has passed")
-            member = store.member(s, event.channel, event.user_id, event.user_name)
-            message_id = f"private:{member.id}"
-            existing = s.exec(select(ReplyRow).where(
-                ReplyRow.post_id == post.id, ReplyRow.message_id == message_id
-            )).first()
-            if existing:
-                existing.text, existing.edited_at, existing.deleted = text, now, False
-                s.add(existing)
-                detail = "updated"
-            else:
-                s.add(ReplyRow(post_id=post.id or 0, member_id=member.id or 0,
-                               message_id=message_id, text=text, private=True, at=now,
-                               acknowledged=True))
-                detail = "recorded"
-            return Recorded("answer", post.id, detail)
+            member_id = stored.member_id(s, event.channel, event.user_id, event.user_name)
+            message_id = f"private:{member_id}"
+            if stored.replace_private_answer(s, post.id, message_id, text, now):
+                return Recorded("answer", post.id, "updated")
+            stored.add_reply(s, post_id=post.id, member_id=member_id, message_id=message_id, text=text,
+                             is_answer=True, late=False, at=now, private=True)
+            return Recorded("answer", post.id, "recorded")
+
+        return await self.rt.store.run(record)
 
     async def on_edit(self, event: ReplyEdited) -> Recorded:
         """An edit before the deadline replaces that reply; later edits don't rescore it."""
         now = self.rt.clock.now()
-        store = self.rt.store
-        with store.session() as s:
+        is_answer = self._is_answer(event.text)
+
+        def record(s: Unit) -> tuple[Recorded, bool, bool]:
             found = self._first_event_on_reply(s, event.channel, event.message_id, event.event_id, now)
             if isinstance(found, Recorded):
-                return found
-            reply, post = found
-            if post.status != "posted" or now > (as_utc(post.deadline) or now):
-                return Recorded("closed", post.id, "edited after the deadline: not rescored")
-            was_answer = reply.is_answer
-            reply.text = event.text
-            reply.is_answer = self._is_answer(event.text)
-            reply.edited_at = now
-            needs_ack = reply.is_answer and not reply.acknowledged
-            reply.acknowledged = reply.acknowledged or reply.is_answer
-            s.add(reply)
-            post_id = post.id
-            late = reply.late
+                return found, False, False
+            post = found.post
+            if post.status != "posted" or now > post.deadline:
+                return Recorded("closed", post.id, "edited after the deadline: not rescored"), False, False
+            needs_ack = is_answer and not found.acknowledged
+            stored.edit_reply(s, found.id, event.text, is_answer, found.acknowledged or is_answer, now)
+            kind = "answer" if is_answer else "discussion"
+            detail = "edited" if found.is_answer else "edited into an answer"
+            return Recorded(kind, post.id, detail), needs_ack, found.late
+
+        recorded, needs_ack, late = await self.rt.store.run(record)
         if needs_ack:
             await self._ack(event.channel, event.message_id, late)
-        kind = "answer" if reply.is_answer else "discussion"
-        return Recorded(kind, post_id, "edited" if was_answer else "edited into an answer")
+        return recorded
 
     async def on_delete(self, event: ReplyDeleted) -> Recorded:
         now = self.rt.clock.now()
-        store = self.rt.store
-        with store.session() as s:
+
+        def record(s: Unit) -> Recorded:
             found = self._first_event_on_reply(s, event.channel, event.message_id, event.event_id, now)
             if isinstance(found, Recorded):
                 return found
-            reply, post = found
-            if post.status in ("revealing", "revealed"):
-                return Recorded("closed", post.id, "deleted after the reveal: score kept")
-            reply.deleted = True
-            s.add(reply)
-            return Recorded("deleted", post.id)
+            if found.post.status in ("revealing", "revealed"):
+                return Recorded("closed", found.post.id, "deleted after the reveal: score kept")
+            stored.flag_deleted(s, found.id)
+            return Recorded("deleted", found.post.id)
 
+        return await self.rt.store.run(record)
+
+    @staticmethod
     def _first_event_on_reply(
-        self, s: Session, channel: ChannelRef, message_id: str, event_id: str, now: datetime
-    ) -> tuple[ReplyRow, PostRow] | Recorded:
+        s: Unit, channel: ChannelRef, message_id: str, event_id: str, now: datetime
+    ) -> stored.StoredReply | Recorded:
         """The recorded reply an edit or delete is about, unless it isn't one or the event is a repeat."""
-        found = self._find_reply(s, channel, message_id)
+        found = stored.find_reply(s, channel, message_id)
         if found is None:
             return Recorded("ignored", detail="not a recorded reply")
-        if not self.rt.store.first_delivery(s, _event_key(channel, event_id), now):
-            return Recorded("duplicate", found[1].id)
+        if not stored.first_delivery(s, _event_key(channel, event_id), now):
+            return Recorded("duplicate", found.post.id)
         return found
-
-    def _find_reply(
-        self, s: Session, channel: ChannelRef, message_id: str
-    ) -> tuple[ReplyRow, PostRow] | None:
-        group = self.rt.store.find_group(s, channel)
-        if group is None:
-            return None
-        row = s.exec(
-            select(ReplyRow, PostRow)
-            .join(PostRow, PostRow.id == ReplyRow.post_id)  # type: ignore[arg-type]
-            .where(PostRow.group_id == group.id, ReplyRow.message_id == message_id)
-        ).first()
-        return (row[0], row[1]) if row else None
 
     # -------------------------------------------------------------------- votes
 
@@ -199,31 +172,27 @@ class Answers:
         if event.from_bot:
             return Recorded("ignored", detail="bot reaction")
         now = self.rt.clock.now()
-        store = self.rt.store
-        with store.session() as s:
-            found = self._find_reply(s, event.channel, event.message_id)
-            if found is None:
+
+        def record(s: Unit) -> Recorded:
+            reply = stored.find_reply(s, event.channel, event.message_id)
+            if reply is None:
                 return Recorded("ignored", detail="not on an answer")
-            reply, post = found
+            post = reply.post
             if not reply.is_answer or reply.deleted:
                 return Recorded("ignored", post.id, "not on an answer")
-            if not store.first_delivery(s, _event_key(event.channel, event.event_id), now):
+            if not stored.first_delivery(s, _event_key(event.channel, event.event_id), now):
                 return Recorded("duplicate", post.id)
             if post.status != "posted":
                 return Recorded("closed", post.id, "votes close at the reveal")
-            voter = store.member(s, event.channel, event.user_id)
-            if voter.id == reply.member_id:
+            voter_id = stored.member_id(s, event.channel, event.user_id)
+            if voter_id == reply.member_id:
                 return Recorded("ignored", post.id, "self-votes don't count")
-            existing = s.exec(select(VoteRow).where(
-                VoteRow.post_id == post.id, VoteRow.message_id == event.message_id,
-                VoteRow.voter_id == voter.id, VoteRow.reaction == event.reaction,
-            )).first()
             if isinstance(event, ReactionAdded):
-                if existing is None:
-                    s.add(VoteRow(post_id=post.id or 0, message_id=event.message_id,
-                                  voter_id=voter.id or 0, target_id=reply.member_id,
-                                  reaction=event.reaction, at=now))
+                stored.add_vote(s, post_id=post.id, message_id=event.message_id, voter_id=voter_id,
+                                target_id=reply.member_id, reaction=event.reaction, at=now)
                 return Recorded("vote", post.id)
-            if existing is not None:
-                s.delete(existing)
+            stored.remove_vote(s, post_id=post.id, message_id=event.message_id, voter_id=voter_id,
+                               reaction=event.reaction)
             return Recorded("unvote", post.id)
+
+        return await self.rt.store.run(record)

@@ -1,0 +1,181 @@
+"""Queries and writes for answers and votes arriving in a question's thread.
+
+This is the busiest write path (every reply in every thread), so it speaks
+SQLAlchemy Core over the tables rather than loading ORM objects: one indexed
+lookup per fact, inserts that let a unique constraint reject a repeat
+(`ON CONFLICT DO NOTHING`) instead of a check-then-insert or a savepoint.
+Everything here runs inside one unit of work (`Store.run`) per event, so an
+event's "seen" mark and its effect commit together or not at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, and_, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from bot.domain import ChannelRef
+from bot.store.db import as_utc
+from bot.store.models import GroupRow, MemberRow, PostRow, ProcessedEventRow, ReplyRow, VoteRow
+
+groups: Table = GroupRow.__table__  # type: ignore[attr-defined]
+members: Table = MemberRow.__table__  # type: ignore[attr-defined]
+posts: Table = PostRow.__table__  # type: ignore[attr-defined]
+replies: Table = ReplyRow.__table__  # type: ignore[attr-defined]
+votes: Table = VoteRow.__table__  # type: ignore[attr-defined]
+processed: Table = ProcessedEventRow.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class ThreadPost:
+    """What an answer event needs to know about the question it answers."""
+
+    id: int
+    group_id: int
+    status: str
+    deadline: datetime
+
+
+@dataclass(frozen=True)
+class StoredReply:
+    """A recorded reply, with the question it belongs to."""
+
+    id: int
+    member_id: int
+    is_answer: bool
+    deleted: bool
+    acknowledged: bool
+    late: bool
+    post: ThreadPost
+
+
+def insert_ignoring_repeats(s: Session, table: Table, values: dict[str, Any]) -> bool:
+    """Insert a row unless a unique constraint already holds its twin; True when inserted."""
+    dialect = s.get_bind().dialect.name
+    if dialect == "sqlite":
+        stmt: Any = sqlite.insert(table).values(values).on_conflict_do_nothing()
+    elif dialect == "postgresql":
+        stmt = postgresql.insert(table).values(values).on_conflict_do_nothing()
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        stmt = insert(table).values(values)
+    return bool(s.connection().execute(stmt).rowcount)
+
+
+def first_delivery(s: Session, key: str, now: datetime) -> bool:
+    """Mark a platform event handled; False when it was handled before (a retry or a replay)."""
+    return insert_ignoring_repeats(s, processed, {"key": key, "at": now})
+
+
+def _group_id(s: Session, ref: ChannelRef) -> int | None:
+    return s.connection().execute(
+        select(groups.c.id).where(groups.c.platform == ref.platform, groups.c.workspace == ref.workspace,
+                                  groups.c.channel == ref.channel)
+    ).scalar()
+
+
+def thread_post(s: Session, ref: ChannelRef, thread_id: str) -> ThreadPost | None:
+    """The question whose thread this is, in this channel; None for any other thread."""
+    row = s.connection().execute(
+        select(posts.c.id, posts.c.group_id, posts.c.status, posts.c.deadline)
+        .join(groups, groups.c.id == posts.c.group_id)
+        .where(groups.c.platform == ref.platform, groups.c.workspace == ref.workspace,
+               groups.c.channel == ref.channel, posts.c.thread_id == thread_id)
+        .limit(1)
+    ).first()
+    return _thread_post(row) if row else None
+
+
+def post_in_channel(s: Session, ref: ChannelRef, post_id: int) -> ThreadPost | None:
+    """A question by id, only if it belongs to this channel (a form can't reach across channels)."""
+    group_id = _group_id(s, ref)
+    if group_id is None:
+        return None
+    row = s.connection().execute(
+        select(posts.c.id, posts.c.group_id, posts.c.status, posts.c.deadline)
+        .where(posts.c.id == post_id, posts.c.group_id == group_id)
+    ).first()
+    return _thread_post(row) if row else None
+
+
+def _thread_post(row: Any) -> ThreadPost:
+    return ThreadPost(row.id, row.group_id, row.status, as_utc(row.deadline) or row.deadline)
+
+
+def member_id(s: Session, ref: ChannelRef, user_id: str, name: str = "") -> int:
+    """The member's id, created on first sight; a changed display name is kept up to date."""
+    where = and_(members.c.platform == ref.platform, members.c.workspace == ref.workspace,
+                 members.c.user_id == user_id)
+    conn = s.connection()
+    row = conn.execute(select(members.c.id, members.c.display_name).where(where)).first()
+    if row is None:
+        insert_ignoring_repeats(s, members, {"platform": ref.platform, "workspace": ref.workspace,
+                                             "user_id": user_id, "display_name": name})
+        row = conn.execute(select(members.c.id, members.c.display_name).where(where)).one()
+    if name and row.display_name != name:
+        conn.execute(update(members).where(members.c.id == row.id).values(display_name=name))
+    return int(row.id)
+
+
+def add_reply(s: Session, *, post_id: int, member_id: int, message_id: str, text: str, is_answer: bool,
+              late: bool, at: datetime, private: bool = False) -> bool:
+    """Record a reply; False when this message is already recorded for this question."""
+    return insert_ignoring_repeats(s, replies, {
+        "post_id": post_id, "member_id": member_id, "message_id": message_id, "text": text,
+        "is_answer": is_answer, "late": late, "private": private, "deleted": False,
+        "acknowledged": is_answer, "at": at,
+    })
+
+
+def replace_private_answer(s: Session, post_id: int, message_id: str, text: str, now: datetime) -> bool:
+    """Blind mode: overwrite a member's earlier private answer; False when there was none."""
+    result = s.connection().execute(
+        update(replies).where(replies.c.post_id == post_id, replies.c.message_id == message_id)
+        .values(text=text, edited_at=now, deleted=False)
+    )
+    return bool(result.rowcount)
+
+
+def find_reply(s: Session, ref: ChannelRef, message_id: str) -> StoredReply | None:
+    """The recorded reply a later edit, delete or vote is about, in this channel."""
+    group_id = _group_id(s, ref)
+    if group_id is None:
+        return None
+    row = s.connection().execute(
+        select(replies.c.id, replies.c.member_id, replies.c.is_answer, replies.c.deleted,
+               replies.c.acknowledged, replies.c.late,
+               posts.c.id.label("post_id"), posts.c.group_id, posts.c.status, posts.c.deadline)
+        .join(posts, posts.c.id == replies.c.post_id)
+        .where(posts.c.group_id == group_id, replies.c.message_id == message_id)
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    post = ThreadPost(row.post_id, row.group_id, row.status, as_utc(row.deadline) or row.deadline)
+    return StoredReply(row.id, row.member_id, bool(row.is_answer), bool(row.deleted), bool(row.acknowledged),
+                       bool(row.late), post)
+
+
+def edit_reply(s: Session, reply_id: int, text: str, is_answer: bool, acknowledged: bool, now: datetime) -> None:
+    s.connection().execute(update(replies).where(replies.c.id == reply_id).values(
+        text=text, is_answer=is_answer, acknowledged=acknowledged, edited_at=now))
+
+
+def flag_deleted(s: Session, reply_id: int) -> None:
+    """Deleted replies are kept, flagged: nothing a member wrote is lost."""
+    s.connection().execute(update(replies).where(replies.c.id == reply_id).values(deleted=True))
+
+
+def add_vote(s: Session, *, post_id: int, message_id: str, voter_id: int, target_id: int, reaction: str,
+             at: datetime) -> None:
+    insert_ignoring_repeats(s, votes, {"post_id": post_id, "message_id": message_id, "voter_id": voter_id,
+                                       "target_id": target_id, "reaction": reaction, "at": at})
+
+
+def remove_vote(s: Session, *, post_id: int, message_id: str, voter_id: int, reaction: str) -> None:
+    s.connection().execute(delete(votes).where(
+        votes.c.post_id == post_id, votes.c.message_id == message_id, votes.c.voter_id == voter_id,
+        votes.c.reaction == reaction))
