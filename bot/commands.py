@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 from datetime import timedelta
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
-
-from sqlmodel import col, select
 
 from bot import charts, render
 from bot.command_parser import ADMIN_COMMANDS, Command, CommandError, parse
@@ -29,8 +29,14 @@ from bot.quiz import Quiz, QuizError
 from bot.runtime import Runtime
 from bot.schedule_spec import WEEKDAYS, format_window
 from bot.standings import Standings
-from bot.store.db import as_utc
-from bot.store.models import PostRow, SubscriptionRow
+from bot.store import channels
+from bot.store.models import SubscriptionRow
+
+
+async def _settled(value: Any) -> Any:
+    """Transitional: await what Practice returns once its methods are async (their owner's change)."""
+    return await value if inspect.isawaitable(value) else value
+
 
 HELP = [
     ("help", "this list"),
@@ -116,15 +122,15 @@ class Commands:
         return Reply(help_message(self.rt.settings))
 
     async def _quiz(self, event: SlashCommand, command: Command) -> Reply:
-        return self.quiz.start(event.channel, event.user_id, command.topic, event.user_name)
+        return await self.quiz.start(event.channel, event.user_id, command.topic, event.user_name)
 
     async def _leaderboard(self, event: SlashCommand, command: Command) -> Reply:
-        board = self.standings.leaderboard(event.channel, command.window, event.user_id)
+        board = await self.standings.leaderboard(event.channel, command.window, event.user_id)
         return Reply(render.leaderboard(board), private=False)
 
     async def _stats(self, event: SlashCommand, command: Command) -> Reply:
-        stats = self.standings.member_stats(event.channel, event.user_id)
-        return Reply(render.stats(stats, charts.stats_chart(stats)))
+        stats = await self.standings.member_stats(event.channel, event.user_id)
+        return Reply(render.stats(stats, await charts.stats_chart(stats)))
 
     async def _topics(self, event: SlashCommand, command: Command) -> Reply:
         lines = []
@@ -134,18 +140,13 @@ class Commands:
         return Reply(Message(title="Topics", sections=(Section(Text.of("\n".join(lines))),)))
 
     async def _digest(self, event: SlashCommand, command: Command) -> Reply:
-        data = self.standings.digest(event.channel)
-        return Reply(render.digest(data, charts.digest_chart(data)))
+        data = await self.standings.digest(event.channel)
+        return Reply(render.digest(data, await charts.digest_chart(data)))
 
     async def _schedule(self, event: SlashCommand, command: Command) -> Reply:
         now = self.rt.clock.now()
-        with self.rt.store.session() as s:
-            group = self.rt.store.find_group(s, event.channel)
-            subs = self.rt.store.subscriptions(s, group.id or 0) if group else []
-            open_posts = list(s.exec(
-                select(PostRow).where(PostRow.group_id == (group.id if group else -1),
-                                      PostRow.status == "posted").order_by(col(PostRow.deadline))
-            )) if group else []
+        view = await self.rt.store.run(channels.schedule, event.channel)
+        group, subs = view.group, view.subscriptions
         if not subs:
             return Reply(render.notice(
                 "This channel has no subscriptions. An admin can start one with "
@@ -160,11 +161,10 @@ class Commands:
             at = group.digest_time or self.rt.settings.digest_time
             sections.append(Section(Text.of(
                 f"Weekly digest: {WEEKDAYS[weekday]} at {at} {group.timezone}")))
-        for post in open_posts:
-            deadline = as_utc(post.deadline) or now
+        for post in view.open_posts:
             sections.append(Section(Text.of(
-                f"Open: {post.topic} question ", MessageLink(event.channel.channel, post.message_id or "", "(thread)"),
-                " — reveal ", Timestamp(deadline),
+                f"Open: {post.topic} question ", MessageLink(event.channel.channel, post.message_id, "(thread)"),
+                " — reveal ", Timestamp(post.deadline),
             )))
         sections.append(Section(Text.of(grading_note(self.rt.settings))))
         return Reply(Message(title="Schedule", sections=tuple(sections)))
@@ -194,13 +194,8 @@ class Commands:
 
     async def _subscribe(self, event: SlashCommand, command: Command) -> Reply:
         default_zone = self.rt.settings.timezone
-        with self.rt.store.session() as s:
-            group = self.rt.store.find_group(s, event.channel)
-            current = None
-            if group:
-                current = s.exec(select(SubscriptionRow).where(
-                    SubscriptionRow.group_id == group.id, SubscriptionRow.topic == command.topic
-                )).first()
+        assert command.topic is not None
+        current = await self.rt.store.run(channels.subscription, event.channel, command.topic)
         base = ScheduleSpec(timezone=default_zone)
         if current:
             # Re-subscribing keeps what was set before unless the command changes it.
@@ -216,12 +211,11 @@ class Commands:
             window=command.window_length or base.window,
             blind=command.blind,  # re-subscribing without `blind` turns it off
         )
-        assert command.topic is not None
-        sub, what = self.practice.subscribe(event.channel, command.topic, spec, event.user_id)
+        sub, what = await _settled(self.practice.subscribe(event.channel, command.topic, spec, event.user_id))
         if command.skip_dates:
-            self.habits.add_skip_dates(sub.id or 0, command.skip_dates)
+            await self.habits.add_skip_dates(sub.id or 0, command.skip_dates)
         if command.digest_weekday is not None:
-            self.habits.set_digest_slot(event.channel, command.digest_weekday, command.digest_time)
+            await self.habits.set_digest_slot(event.channel, command.digest_weekday, command.digest_time)
         nxt = self.practice.next_occurrence(sub, self.rt.clock.now())
         topic_text = (
             "all six topics, one a day in rotation" if command.topic == ALL
@@ -247,7 +241,7 @@ class Commands:
 
     async def _unsubscribe(self, event: SlashCommand, command: Command) -> Reply:
         assert command.topic is not None
-        stopped = self.practice.unsubscribe(event.channel, command.topic)
+        stopped = await _settled(self.practice.unsubscribe(event.channel, command.topic))
         if not stopped:
             what = "any topic" if command.topic == ALL else f"`{command.topic}`"
             return Reply(render.error(
@@ -261,10 +255,8 @@ class Commands:
 
     async def _post_now(self, event: SlashCommand, command: Command) -> Reply:
         now = self.rt.clock.now()
-        with self.rt.store.session() as s:
-            group = self.rt.store.find_group(s, event.channel)
-            subs = [r for r in (self.rt.store.subscriptions(s, group.id or 0) if group else [])
-                    if r.active and (command.topic in (None, ALL) or r.topic in (command.topic, ALL))]
+        subs = [r for r in await self.rt.store.run(channels.active_subscriptions, event.channel)
+                if command.topic in (None, ALL) or r.topic in (command.topic, ALL)]
         if command.topic not in (None, ALL):
             exact = [r for r in subs if r.topic == command.topic]
             subs = exact or subs
@@ -301,12 +293,8 @@ class Commands:
         return Reply(Message(title=None, sections=(Section(Text.of(*lines)),)), private=True)
 
     async def _reveal_now(self, event: SlashCommand, command: Command) -> Reply:
-        with self.rt.store.session() as s:
-            group = self.rt.store.find_group(s, event.channel)
-            open_ids = list(s.exec(select(PostRow.id).where(
-                PostRow.group_id == group.id, PostRow.status == "posted"
-            ))) if group else []
-        revealed = [pid for pid in open_ids if pid is not None and await self.practice.reveal(pid)]
+        open_ids = await self.rt.store.run(channels.open_post_ids, event.channel)
+        revealed = [pid for pid in open_ids if await self.practice.reveal(pid)]
         if not revealed:
             return Reply(render.notice("There is no open question in this channel to reveal."))
         n = len(revealed)
@@ -315,7 +303,7 @@ class Commands:
     # ---------------------------------------------------------------- habits
 
     async def _away(self, event: SlashCommand, command: Command) -> Reply:
-        until = self.habits.set_away(event.channel, event.user_id, command.days_away or 0)
+        until = await self.habits.set_away(event.channel, event.user_id, command.days_away or 0)
         if until is None:
             return Reply(render.notice("Welcome back! Your streak counts again from the next question."))
         return Reply(Message(title=None, sections=(Section(Text.of(
@@ -323,13 +311,13 @@ class Commands:
             ": questions posted until then won't break it. `/mlsd away off` ends it early.")),)))
 
     async def _remind(self, event: SlashCommand, command: Command) -> Reply:
-        self.habits.set_weekly_summary(event.channel, event.user_id, bool(command.switch))
+        await self.habits.set_weekly_summary(event.channel, event.user_id, bool(command.switch))
         if command.switch:
             return Reply(render.notice("You'll get a private summary of your week with each weekly digest."))
         return Reply(render.notice("Weekly summaries are off. `/mlsd remind on` brings them back."))
 
     async def _reminder(self, event: SlashCommand, command: Command) -> Reply:
-        self.habits.set_reminder(event.channel, command.reminder if command.switch else None)
+        await self.habits.set_reminder(event.channel, command.reminder if command.switch else None)
         if command.reminder:
             minutes = int(command.reminder.total_seconds() // 60)
             return Reply(render.notice(
@@ -338,12 +326,11 @@ class Commands:
         return Reply(render.notice("Deadline reminders are off in this channel."), private=False)
 
     async def _live_board(self, event: SlashCommand, command: Command) -> Reply:
-        self.habits.set_live_board(event.channel, bool(command.switch))
+        await self.habits.set_live_board(event.channel, bool(command.switch))
         if command.switch:
-            with self.rt.store.session() as s:
-                group = self.rt.store.find_group(s, event.channel)
-            if group is not None:
-                await self.habits.refresh_live_board(group.id or 0)
+            group_id = await self.rt.store.run(channels.group_id, event.channel)
+            if group_id is not None:
+                await self.habits.refresh_live_board(group_id)
             return Reply(render.notice("Live standings are on: I'll keep one leaderboard message up to "
                                        "date after every reveal."))
         return Reply(render.notice("Live standings are off."))

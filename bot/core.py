@@ -98,7 +98,7 @@ class Core:
             case SlashCommand():
                 return Outcome(await self.commands.run(event))
             case ButtonPressed():
-                return Outcome(self._button(event))
+                return Outcome(await self._button(event))
             case PrivateAnswer():
                 recorded = await self.answers.on_private_answer(event)
                 return Outcome(Reply(render.notice(_private_answer_text(recorded.kind, recorded.detail))),
@@ -106,10 +106,10 @@ class Core:
         log.debug("ignored event %r", event)
         return Outcome()
 
-    def _button(self, event: ButtonPressed) -> Reply | None:
+    async def _button(self, event: ButtonPressed) -> Reply | None:
         if event.action_id == QUIZ_ACTION:
             try:
-                return self.quiz.answer(event.channel, event.user_id, event.value)
+                return await self.quiz.answer(event.channel, event.user_id, event.value)
             except QuizError as exc:
                 return Reply(render.error(str(exc)))
         if event.action_id == ANSWER_PRIVATELY_ACTION:
@@ -117,12 +117,12 @@ class Core:
             return None
         return Reply(render.error("That button is no longer active."))
 
-    def home_view(self, platform: str, workspace: str, user_id: str) -> Message:
+    async def home_view(self, platform: str, workspace: str, user_id: str) -> Message:
         """A member's personal page (Slack's App Home): stats and rank per channel, next questions."""
         now = self.rt.clock.now()
-        channels = self.standings.groups_for_member(platform, workspace, user_id)
-        per_channel = [(ch, self.standings.member_stats(ch, user_id)) for ch in channels]
-        upcoming = self.practice.upcoming(platform, workspace, now)
+        channels = await self.standings.groups_for_member(platform, workspace, user_id)
+        per_channel = [(ch, await self.standings.member_stats(ch, user_id)) for ch in channels]
+        upcoming = await self.practice.upcoming(platform, workspace, now)
         return render.home(user_id, per_channel, upcoming)
 
     # ------------------------------------------------ what the scheduler calls
@@ -153,9 +153,9 @@ class Core:
         """One group's weekly digest, if it is due now."""
         return await self.digests.digest_due(group_id=group_id)
 
-    def timetable(self) -> Timetable:
-        """What is scheduled, from the database: the scheduler's jobs are built from it."""
-        return build_timetable(self.rt, self.digests)
+    async def timetable(self, group_id: int | None = None) -> Timetable:
+        """What is scheduled (of one group, or of all), read off the loop: the scheduler's jobs."""
+        return await build_timetable(self.rt, group_id)
 
 
 def _private_answer_text(kind: str, detail: str) -> str:

@@ -1,0 +1,82 @@
+"""What `/mlsd` commands read about one channel: its group, subscriptions and open questions.
+
+Read-only views, each one unit of work; the writes (subscribe, unsubscribe,
+post, reveal) belong to the daily loop's own store modules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from bot.domain import ChannelRef
+from bot.store.db import as_utc
+from bot.store.models import GroupRow, PostRow, SubscriptionRow
+
+
+@dataclass(frozen=True)
+class OpenPost:
+    topic: str
+    message_id: str
+    deadline: datetime
+
+
+@dataclass(frozen=True)
+class ChannelSchedule:
+    group: GroupRow | None
+    subscriptions: list[SubscriptionRow] = field(default_factory=list)
+    open_posts: list[OpenPost] = field(default_factory=list)  # soonest deadline first
+
+
+def find_group(s: Session, ref: ChannelRef) -> GroupRow | None:
+    return s.exec(select(GroupRow).where(
+        GroupRow.platform == ref.platform, GroupRow.workspace == ref.workspace, GroupRow.channel == ref.channel,
+    )).first()
+
+
+def group_id(s: Session, ref: ChannelRef) -> int | None:
+    group = find_group(s, ref)
+    return group.id if group is not None else None
+
+
+def _subscriptions(s: Session, group: int) -> list[SubscriptionRow]:
+    return list(s.exec(select(SubscriptionRow).where(SubscriptionRow.group_id == group)
+                       .order_by(col(SubscriptionRow.id))))
+
+
+def schedule(s: Session, ref: ChannelRef) -> ChannelSchedule:
+    """The channel's subscriptions (active or not) and its questions still open."""
+    group = find_group(s, ref)
+    if group is None:
+        return ChannelSchedule(None)
+    posts = s.exec(
+        select(PostRow.topic, PostRow.message_id, PostRow.deadline)
+        .where(PostRow.group_id == group.id, PostRow.status == "posted").order_by(col(PostRow.deadline))
+    ).all()
+    return ChannelSchedule(group, _subscriptions(s, group.id or 0),
+                           [OpenPost(t, m or "", as_utc(d) or d) for t, m, d in posts])
+
+
+def subscription(s: Session, ref: ChannelRef, topic: str) -> SubscriptionRow | None:
+    """The channel's subscription to one topic (or `all`), active or not."""
+    group = group_id(s, ref)
+    if group is None:
+        return None
+    return s.exec(select(SubscriptionRow).where(
+        SubscriptionRow.group_id == group, SubscriptionRow.topic == topic)).first()
+
+
+def active_subscriptions(s: Session, ref: ChannelRef) -> list[SubscriptionRow]:
+    group = group_id(s, ref)
+    return [sub for sub in _subscriptions(s, group) if sub.active] if group is not None else []
+
+
+def open_post_ids(s: Session, ref: ChannelRef) -> list[int]:
+    """Questions posted in this channel and not yet revealed."""
+    group = group_id(s, ref)
+    if group is None:
+        return []
+    return [pid for pid in s.exec(select(PostRow.id).where(
+        PostRow.group_id == group, PostRow.status == "posted").order_by(col(PostRow.id))) if pid is not None]

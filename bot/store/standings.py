@@ -1,0 +1,165 @@
+"""A member's standing in a channel: streaks, stats by topic, weekly coverage, their channels.
+
+Every query filters by group and member (or by a time range), so its cost
+follows one member's history in one channel, never the whole table. Rows come
+back as plain tuples through SQLAlchemy Core: nothing here builds ORM objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import bindparam, case, func, select
+from sqlmodel import Session
+
+from bot.domain import ChannelRef
+from bot.store import ledger
+from bot.store.db import as_utc
+from bot.store.habits import AwayRow
+from bot.store.models import AnswerResultRow, GroupRow, LedgerRow, MemberRow, PostRow, QuizAttemptRow, ReplyRow
+
+LIVE_POST = ("posted", "revealing", "revealed")
+
+_G = GroupRow.__table__  # type: ignore[attr-defined]
+_L = LedgerRow.__table__  # type: ignore[attr-defined]
+_M = MemberRow.__table__  # type: ignore[attr-defined]
+_P = PostRow.__table__  # type: ignore[attr-defined]
+_R = ReplyRow.__table__  # type: ignore[attr-defined]
+_A = AnswerResultRow.__table__  # type: ignore[attr-defined]
+_Q = QuizAttemptRow.__table__  # type: ignore[attr-defined]
+_W = AwayRow.__table__  # type: ignore[attr-defined]
+
+_MEMBER_ID = select(_M.c.id).where(
+    _M.c.platform == bindparam("platform"), _M.c.workspace == bindparam("workspace"),
+    _M.c.user_id == bindparam("user_id"))
+
+# Posts that count for streaks, in schedule order (index: posts (group_id, scheduled_for)).
+_TIMELINE = (
+    select(_P.c.id, _P.c.deadline, _P.c.status, _P.c.scheduled_for)
+    .where(_P.c.group_id == bindparam("group_id"), _P.c.status.in_(LIVE_POST))
+    .order_by(_P.c.scheduled_for, _P.c.id)
+)
+# The member's on-time answers in this group (index: replies (member_id)).
+_ANSWERED = (
+    select(_R.c.post_id)
+    .select_from(_R.join(_P, _P.c.id == _R.c.post_id))
+    .where(_R.c.member_id == bindparam("member_id"), _P.c.group_id == bindparam("group_id"),
+           _R.c.is_answer.is_(True), _R.c.late.is_(False), _R.c.deleted.is_(False))
+)
+_AWAY = select(_W.c.starts_at, _W.c.ends_at).where(_W.c.member_id == bindparam("member_id"))
+
+_RESULTS_BY_TOPIC = (
+    select(_A.c.topic, func.count(), func.avg(_A.c.coverage))
+    .where(_A.c.group_id == bindparam("group_id"), _A.c.member_id == bindparam("member_id"))
+    .group_by(_A.c.topic)
+)
+_QUIZ_BY_TOPIC = (
+    select(_Q.c.topic, func.count(), func.sum(case((_Q.c.correct, 1), else_=0)))
+    .where(_Q.c.member_id == bindparam("member_id"), _Q.c.group_id == bindparam("group_id"))
+    .group_by(_Q.c.topic)
+)
+_COVERAGE_SINCE = (
+    select(_A.c.coverage, _A.c.at)
+    .where(_A.c.group_id == bindparam("group_id"), _A.c.member_id == bindparam("member_id"),
+           _A.c.late.is_(False), _A.c.at >= bindparam("since"))
+)
+_GROUPS_OF_MEMBER = (
+    select(_G.c.platform, _G.c.workspace, _G.c.channel)
+    .where(_G.c.id.in_(select(_L.c.group_id).where(_L.c.member_id == bindparam("member_id"))
+                       .distinct().scalar_subquery()))
+    .order_by(_G.c.id)
+)
+
+
+def member_id(s: Session, platform: str, workspace: str, user_id: str) -> int | None:
+    return s.connection().execute(
+        _MEMBER_ID, {"platform": platform, "workspace": workspace, "user_id": user_id}).scalar()
+
+
+# ------------------------------------------------------------------ streaks
+
+
+def streak_run(posts: Sequence[tuple[int, datetime, str, datetime]], answered: set[int],
+               away: Sequence[tuple[datetime, datetime]], now: datetime) -> tuple[int, int]:
+    """(current, best) run of consecutive scheduled posts answered on time.
+
+    `posts` are (id, deadline, status, scheduled_for) in schedule order, UTC.
+    A post still open that the member has not answered yet does not break the
+    run (they may still answer it), and neither does one scheduled while they
+    were away (`/mlsd away`). Holidays post nothing, so they cannot break it.
+    """
+    run = best = 0
+    for post_id, deadline, status, scheduled in posts:
+        if post_id in answered:
+            run += 1
+            best = max(best, run)
+        elif status == "posted" and deadline > now:
+            continue  # still open: they may answer yet
+        elif any(start <= scheduled < end for start, end in away):
+            continue  # scheduled while they were away
+        else:
+            run = 0
+    return run, best
+
+
+def streaks(s: Session, group_id: int, member: int, now: datetime) -> tuple[int, int]:
+    """(current, best) streak of one member in one group: three indexed queries."""
+    conn = s.connection()
+    posts = [(pid, as_utc(deadline) or now, status, as_utc(scheduled) or now)
+             for pid, deadline, status, scheduled in conn.execute(_TIMELINE, {"group_id": group_id})]
+    answered = set(conn.execute(_ANSWERED, {"member_id": member, "group_id": group_id}).scalars())
+    away = [(as_utc(a) or now, as_utc(b) or now) for a, b in conn.execute(_AWAY, {"member_id": member})]
+    return streak_run(posts, answered, away, now)
+
+
+# -------------------------------------------------------------------- stats
+
+
+@dataclass(frozen=True)
+class StatsFacts:
+    """What `/mlsd stats` shows, as stored: the use case shapes it."""
+
+    results: list[tuple[str, int, float]]  # (topic, answers, average coverage)
+    quiz: list[tuple[str, int, int]]  # (topic, attempts, correct)
+    streak: tuple[int, int]
+    board: ledger.Board  # all-time standings of the channel
+    timezone: str
+    coverage: list[tuple[float, datetime]]  # on-time answers' coverage since `coverage_since`
+    coverage_since: datetime
+
+
+def member_stats(
+    s: Session, ref: ChannelRef, user_id: str, now: datetime, weeks: int,
+    cache: ledger.BoardCache | None = None,
+) -> StatsFacts | None:
+    """One member's figures in one channel (None: the channel or the member is unknown)."""
+    board = ledger.board(s, ref, "all", now, cache)
+    mid = member_id(s, ref.platform, ref.workspace, user_id)
+    if board is None or mid is None:
+        return None
+    conn = s.connection()
+    gid = board.group_id
+    zone = ZoneInfo(board.timezone)
+    since = ledger.local_midnight(ledger.week_start(now, zone) - timedelta(weeks=weeks - 1), zone)
+    params = {"group_id": gid, "member_id": mid}
+    return StatsFacts(
+        results=[(t, int(n), float(avg)) for t, n, avg in conn.execute(_RESULTS_BY_TOPIC, params)],
+        quiz=[(t, int(n), int(ok or 0)) for t, n, ok in conn.execute(_QUIZ_BY_TOPIC, params)],
+        streak=streaks(s, gid, mid, now),
+        board=board,
+        timezone=board.timezone,
+        coverage=[(float(cov), as_utc(at) or now) for cov, at in conn.execute(
+            _COVERAGE_SINCE, {**params, "since": since.astimezone(UTC)})],
+        coverage_since=since,
+    )
+
+
+def groups_of_member(s: Session, platform: str, workspace: str, user_id: str) -> list[ChannelRef]:
+    """Channels where a member has points (index: ledger (member_id, group_id))."""
+    mid = member_id(s, platform, workspace, user_id)
+    if mid is None:
+        return []
+    return [ChannelRef(p, w, c) for p, w, c in s.connection().execute(_GROUPS_OF_MEMBER, {"member_id": mid})]
