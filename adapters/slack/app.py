@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -28,6 +29,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 
 from adapters.slack import inbound
+from adapters.slack.ack_first import AckFirst
 from adapters.slack.blocks import BlockKit, Rendered
 from adapters.slack.outbound import ANSWER_VIEW, SlackPort, make_client, slack_errors
 from bot.command_parser import ADMIN_COMMANDS, CommandError, parse
@@ -86,6 +88,7 @@ class SlackAdapter:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._admins: dict[str, tuple[bool, float]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.ack_first = AckFirst()
         self._runner: web.AppRunner | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._started = False
@@ -94,6 +97,22 @@ class SlackAdapter:
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        if self.client.session is None:
+            # One keep-alive connection pool for every Web API call: without it slack-sdk opens a
+            # new aiohttp session (and TCP connection) per call, which costs more CPU than the call.
+            self.client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.client.timeout))
+        try:
+            await self._connect()
+        except BaseException:
+            await self._close_session()
+            raise
+
+    async def _close_session(self) -> None:
+        session, self.client.session = self.client.session, None
+        if session is not None:
+            await session.close()
+
+    async def _connect(self) -> None:
         try:
             async with slack_errors("auth.test"):
                 auth = await self.client.auth_test()
@@ -152,6 +171,7 @@ class SlackAdapter:
             await runner.cleanup()
         if not await self.idle(timeout=15):
             log.warning("Slack adapter stopped with %s handler(s) still running", len(self._tasks))
+        await self._close_session()
         self._started = False
 
     async def idle(self, timeout: float = 10.0) -> bool:
@@ -175,9 +195,10 @@ class SlackAdapter:
     # ----------------------------------------------------------------- HTTP
 
     async def _http_events(self, request: web.Request) -> web.Response:
-        bolt_request = await to_bolt_request(request)
-        bolt_response = await self.app.async_dispatch(bolt_request)
-        return await to_aiohttp_response(bolt_response)
+        with self.ack_first.request():
+            bolt_request = await to_bolt_request(request)
+            bolt_response = await self.app.async_dispatch(bolt_request)
+            return await to_aiohttp_response(bolt_response)
 
     async def _http_health(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -284,10 +305,15 @@ class SlackAdapter:
     # -------------------------------------------------------------- helpers
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run a listener's slow part after its ack, tracked so `idle`/`stop` wait for it."""
-        task = asyncio.create_task(work)
+        """Run a listener's slow part after its ack (once pending acks are out, see ack_first),
+        tracked so `idle`/`stop` wait for it."""
+        task = asyncio.create_task(self._after_acks(work))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _after_acks(self, work: Coroutine[Any, Any, None]) -> None:
+        async with self.ack_first.turn():
+            await work
 
     @asynccontextmanager
     async def _work(self, what: str, body: Mapping[str, Any], respond: Any = None) -> AsyncIterator[None]:

@@ -1,0 +1,66 @@
+"""Acknowledgements before replies: Slack waits on an ack, nobody waits on a reply that way.
+
+Slack shows the member an error when a slash command, button or form is not
+acknowledged within 3 seconds, and redelivers events it did not get a 200
+for. The reply to a command has no such deadline (its response_url stays
+valid for 30 minutes). So under a burst the work after an ack waits its turn
+while requests are still being acknowledged: a reply starts once no request
+is in flight, or once it has waited `MAX_WAIT` seconds, whichever comes
+first, so a reply is late by at most that much plus its own queue. At most
+`REPLY_SLOTS` replies run at once, each asking for its turn again, so a flood
+of finished-waiting replies can't crowd out the acks of the next burst.
+
+Both sides are one process and one event loop, so this only reorders work
+on that loop; it never drops any.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
+
+MAX_WAIT = 3.0
+REPLY_SLOTS = 4
+
+
+class AckFirst:
+    """Counts requests in flight; lets after-ack work run when they are done (or it waited long enough)."""
+
+    def __init__(self, max_wait: float = MAX_WAIT, slots: int = REPLY_SLOTS) -> None:
+        self.max_wait = max_wait
+        self._slot_count = slots
+        self._inflight = 0
+        # Created lazily: they must belong to the running event loop, not the constructor's.
+        self._quiet: asyncio.Event | None = None
+        self._slots: asyncio.Semaphore | None = None
+
+    @contextmanager
+    def request(self) -> Iterator[None]:
+        """Around one incoming request, from its arrival until its response is written."""
+        quiet = self._quiet_event()
+        self._inflight += 1
+        quiet.clear()
+        try:
+            yield
+        finally:
+            self._inflight -= 1
+            if self._inflight == 0:
+                quiet.set()
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """Hold one reply slot, entered once no request is in flight or after `max_wait`."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self._slot_count)
+        async with self._slots:
+            if self._inflight:
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._quiet_event().wait(), self.max_wait)
+            yield
+
+    def _quiet_event(self) -> asyncio.Event:
+        if self._quiet is None:
+            self._quiet = asyncio.Event()
+            self._quiet.set()
+        return self._quiet
