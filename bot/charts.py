@@ -1,22 +1,35 @@
-"""Digest and stats PNGs, drawn with matplotlib's Agg backend (no display needed).
+"""Digest and stats PNGs, drawn with matplotlib's Agg canvas (no display needed).
 
 Colours are mid-tones with a solid card background, so the image reads on a
 phone in both light and dark chat themes.
+
+Why drawing looks the way it does here:
+- matplotlib and numpy cost ~100 MB and most of a second to import, and only
+  charts need them, so they are imported inside the drawing functions, on the
+  first chart, never when `bot` is imported.
+- Drawing takes a few hundred milliseconds of CPU; on the event loop it would
+  hold up every other channel's ack. The public functions are coroutines that
+  draw on ONE dedicated worker thread: matplotlib is not thread-safe, so one
+  thread also serialises all drawing.
+- Figures are built with the object API (`Figure` + `FigureCanvasAgg`), never
+  pyplot, so there is no global figure registry to leak or race on.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import io
-
-import matplotlib
-
-matplotlib.use("Agg")
-
-from matplotlib import pyplot as plt
-from matplotlib.figure import Figure
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
 
 from bot.domain import Image, Topic
-from bot.standings import DigestData, MemberStats
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from bot.standings import DigestData, MemberStats
 
 CARD = "#f7f7f9"
 INK = "#1f2330"
@@ -24,11 +37,49 @@ BAR = "#3b82f6"
 MUTED = "#9aa3b2"
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def _drawer() -> ThreadPoolExecutor:
+    """The one chart thread, created on first use (so importing `bot` starts no thread)."""
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlsd-chart")
+        return _executor
+
+
+async def _off_loop(draw: Any, *args: Any) -> Image:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_drawer(), functools.partial(draw, *args))  # type: ignore[no-any-return]
+
+
+async def digest_chart(data: DigestData, four_week_avg: dict[Topic, float] | None = None) -> Image:
+    """The weekly digest's PNG, drawn off the event loop."""
+    return await _off_loop(draw_digest_chart, data, four_week_avg)
+
+
+async def stats_chart(stats: MemberStats) -> Image:
+    """A member's `/mlsd stats` PNG, drawn off the event loop."""
+    return await _off_loop(draw_stats_chart, stats)
+
+
+# ------------------------------------------------------------- drawing (chart thread)
+
+
+def _figure(**kwargs: Any) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(facecolor=CARD, **kwargs)
+    FigureCanvasAgg(fig)
+    return fig
+
 
 def _png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, facecolor=CARD, bbox_inches="tight")
-    plt.close(fig)
     return buffer.getvalue()
 
 
@@ -40,8 +91,10 @@ def _style(ax) -> None:  # type: ignore[no-untyped-def]
     ax.title.set_color(INK)
 
 
-def digest_chart(data: DigestData, four_week_avg: dict[Topic, float] | None = None) -> Image:
-    fig, (cov_ax, day_ax) = plt.subplots(1, 2, figsize=(8.4, 3.4), facecolor=CARD)
+def draw_digest_chart(data: DigestData, four_week_avg: dict[Topic, float] | None = None) -> Image:
+    """Synchronous drawing; call it only from the chart thread (or a script with no loop)."""
+    fig = _figure(figsize=(8.4, 3.4))
+    cov_ax, day_ax = fig.subplots(1, 2)
     topics = list(Topic)
     labels = [t.value for t in topics]
     this_week = [100 * data.coverage_by_topic.get(t, 0.0) for t in topics]
@@ -73,10 +126,10 @@ def digest_chart(data: DigestData, four_week_avg: dict[Topic, float] | None = No
                  "Bar charts: key-point coverage by topic this week, and answers per day")
 
 
-def stats_chart(stats: MemberStats) -> Image:
-    """Coverage by topic, and the member's weekly coverage over the last eight weeks."""
-    fig, (topic_ax, trend_ax) = plt.subplots(1, 2, figsize=(8.4, 3.2), facecolor=CARD,
-                                             gridspec_kw={"width_ratios": [1.1, 1]})
+def draw_stats_chart(stats: MemberStats) -> Image:
+    """Coverage by topic, and the member's weekly coverage over the last eight weeks (chart thread only)."""
+    fig = _figure(figsize=(8.4, 3.2))
+    topic_ax, trend_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.1, 1]})
     topics = list(stats.topics)
     values = [100 * (t.avg_coverage or 0.0) for t in topics]
     topic_ax.barh([t.topic.value for t in topics], values,

@@ -78,8 +78,8 @@ async def test_digest_figures_match_the_hand_computed_week(world):
     assert len(sends) == 6  # the holiday posted nothing
     assert {c.message.footer.plain() for c in sends} == {"Question t-modeling-one"}
     # Sunday's post went out at 09:00 New York time after the DST change (13:00 UTC, not 14:00).
-    assert world.core.standings.digest(world.channel, date(2026, 3, 2)).posts == 6
-    data = world.core.standings.digest(world.channel, date(2026, 3, 2))
+    assert (await world.core.standings.digest(world.channel, date(2026, 3, 2))).posts == 6
+    data = await world.core.standings.digest(world.channel, date(2026, 3, 2))
     assert data.answers == 8
     assert round(data.participation, 4) == round(8 / 18, 4)
     assert [(s.user_id, s.points) for s in data.top] == [("UA", 109), ("UB", 28)]
@@ -125,13 +125,13 @@ def _png_size(png: bytes) -> tuple[int, int]:
 
 async def test_the_digest_chart_is_a_readable_png_that_follows_the_data(world):
     await _week(world)
-    data = world.core.standings.digest(world.channel, date(2026, 3, 2))
-    chart = charts.digest_chart(data)
+    data = await world.core.standings.digest(world.channel, date(2026, 3, 2))
+    chart = await charts.digest_chart(data)
     width, height = _png_size(chart.png)
     assert 600 <= width <= 2000 and 250 <= height <= 1200  # legible on a phone, not a poster
     assert 10_000 < len(chart.png) < 500_000
-    quieter = world.core.standings.digest(world.channel, date(2026, 2, 23))  # the week before: nothing
-    assert charts.digest_chart(quieter).png != chart.png
+    quieter = await world.core.standings.digest(world.channel, date(2026, 2, 23))  # the week before: nothing
+    assert (await charts.digest_chart(quieter)).png != chart.png
 
 
 async def test_a_channel_can_move_its_digest_to_friday_afternoon(world):

@@ -77,8 +77,8 @@ async def test_a_deadline_reminder_names_only_the_time_left_and_comes_once(world
     reply = await world.admin("reminder 1h")
     assert "reminder 1h before its deadline" in reply.message.plain()
     await world.tick(hours=1)  # 09:00 post, deadline 12:00
-    post_id = world.core.timetable().reminders[0][0]
-    assert world.core.timetable().reminders == ((post_id, world.clock.now().replace(hour=11)),)
+    post_id = (await world.core.timetable()).reminders[0][0]
+    assert (await world.core.timetable()).reminders == ((post_id, world.clock.now().replace(hour=11)),)
     await world.tick(hours=1, minutes=59)  # 10:59: not yet
     assert [c for c in world.port.of("reply")] == []
     await world.tick(minutes=1)  # 11:00
@@ -89,7 +89,7 @@ async def test_a_deadline_reminder_names_only_the_time_left_and_comes_once(world
     assert reminders[0].thread_id == world.thread()
     await world.tick(minutes=30)
     assert len(world.port.of("reply")) == 1
-    assert world.core.timetable().reminders == ()
+    assert (await world.core.timetable()).reminders == ()
 
 
 async def test_reminders_are_off_by_default(world):

@@ -1,0 +1,315 @@
+"""The weekly digest's figures, read in ONE unit of work with a fixed number of queries.
+
+However many members a channel has, the digest reads: the week's posts and
+on-time answers (this week and last), the active members, coverage by topic,
+the missed key points, the ledger window and history for personal bests, and,
+for every active member at once, the streak inputs (posts, answers, away
+periods). Nothing here runs a query per member.
+
+Weeks are local to the channel's time zone (Monday 00:00 to Monday 00:00), so a
+DST change shortens or lengthens a week by an hour rather than moving answers
+between weeks. Only on-time, non-deleted answers count toward participation:
+the digest rewards the habit the bot is built to form.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, col, func, select
+
+from bot.content import Bank
+from bot.domain import ChannelRef, Topic
+from bot.selection import next_question
+from bot.store.db import as_utc
+from bot.store.habits import AwayRow
+from bot.store.models import AnswerResultRow, LedgerRow, MemberRow, PostRow, ReplyRow
+from bot.store.repo import Store
+
+LIVE_POST = ("posted", "revealing", "revealed")
+ACTIVE_WINDOW = timedelta(days=28)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The local week a digest reports on, and the ones it compares with."""
+
+    start_day: date
+    start: datetime
+    end: datetime
+    prev_start: datetime
+    four_weeks_start: datetime
+
+    @classmethod
+    def of(cls, start_day: date, zone: ZoneInfo) -> Window:
+        def midnight(day: date) -> datetime:
+            return datetime(day.year, day.month, day.day, tzinfo=zone)
+
+        return cls(start_day, midnight(start_day), midnight(start_day + timedelta(days=7)),
+                   midnight(start_day - timedelta(days=7)), midnight(start_day - timedelta(days=21)))
+
+
+@dataclass(frozen=True)
+class Missed:
+    question_id: str
+    text: str
+    missed: int
+    answers: int
+
+
+@dataclass(frozen=True)
+class DigestFigures:
+    posts: int
+    answers: int
+    participation: float | None
+    participation_prev: float | None
+    answers_by_day: tuple[int, ...]
+    ranked: list[tuple[str, int]]  # (user id, points this week), best first, only positive
+    streaks: list[tuple[str, int]]  # (user id, current streak > 0), longest first
+    coverage: dict[Topic, float]
+    coverage_4wk: dict[Topic, float]
+    most_missed: tuple[Missed, ...]
+    personal_bests: tuple[tuple[str, str], ...]
+    next_on_weakest: str | None = None
+    weakest: Topic | None = None
+
+
+@dataclass(frozen=True)
+class _Week:
+    post_ids: frozenset[int]
+    answers: frozenset[tuple[int, int]]  # (post, member) on time
+    active: frozenset[int]
+    by_day: tuple[int, ...]
+
+    @property
+    def participation(self) -> float | None:
+        if not self.post_ids or not self.active:
+            return None
+        return len(self.answers) / (len(self.post_ids) * len(self.active))
+
+
+def figures(s: Session, bank: Bank, group_id: int, zone: ZoneInfo, window: Window, now: datetime) -> DigestFigures:
+    """Every figure of one channel's digest for `window`, as of `now`."""
+    this_week = _week(s, group_id, zone, window.start, window.end)
+    last_week = _week(s, group_id, zone, window.prev_start, window.start)
+    cov = _coverage_by_topic(s, group_id, window.start, window.end)
+    weakest = min(cov, key=lambda t: (cov[t], t.value)) if cov else None
+    upcoming = next_question(s, bank, group_id, weakest) if weakest else None
+    return DigestFigures(
+        posts=len(this_week.post_ids),
+        answers=len(this_week.answers),
+        participation=this_week.participation,
+        participation_prev=last_week.participation,
+        answers_by_day=this_week.by_day,
+        ranked=ranked(s, group_id, window.start, window.end),
+        streaks=current_streaks(s, group_id, this_week.active, min(now, window.end)),
+        coverage=cov,
+        coverage_4wk=_coverage_by_topic(s, group_id, window.four_weeks_start, window.end),
+        most_missed=_most_missed(s, bank, group_id, window.start, window.end),
+        personal_bests=_personal_bests(s, group_id, window.start, window.end),
+        next_on_weakest=upcoming.prompt if upcoming else None,
+        weakest=weakest,
+    )
+
+
+def for_channel(s: Session, store: Store, bank: Bank, channel: ChannelRef, week_of: date | None,
+                now: datetime) -> tuple[date, DigestFigures] | None:
+    """The digest of `channel` for the local week starting `week_of` (default: the week of `now`).
+
+    None when the channel has never been seen.
+    """
+    group = store.find_group(s, channel)
+    if group is None:
+        return None
+    zone = ZoneInfo(group.timezone)
+    local = now.astimezone(zone).date()
+    start_day = week_of or local - timedelta(days=local.weekday())
+    return start_day, figures(s, bank, group.id or 0, zone, Window.of(start_day, zone), now)
+
+
+def _week(s: Session, group_id: int, zone: ZoneInfo, start: datetime, end: datetime) -> _Week:
+    post_ids = frozenset(
+        pid
+        for pid in s.exec(
+            select(PostRow.id).where(
+                PostRow.group_id == group_id, col(PostRow.status).in_(LIVE_POST),
+                col(PostRow.scheduled_for) >= start, col(PostRow.scheduled_for) < end,
+            )
+        ).all()
+        if pid is not None
+    )
+    rows = s.exec(
+        select(ReplyRow.post_id, ReplyRow.member_id, ReplyRow.at).where(
+            col(ReplyRow.post_id).in_(post_ids),
+            ReplyRow.is_answer == True,  # noqa: E712
+            ReplyRow.deleted == False,  # noqa: E712
+            ReplyRow.late == False,  # noqa: E712
+        ).order_by(col(ReplyRow.at))
+    ).all() if post_ids else []
+    first_at: dict[tuple[int, int], datetime] = {}
+    for post_id, member_id, at in rows:
+        first_at.setdefault((post_id, member_id), as_utc(at) or start)
+    by_day = [0] * 7
+    for at in first_at.values():
+        by_day[at.astimezone(zone).weekday()] += 1
+    # Active members: anyone who answered in this channel in the four weeks to the week's end.
+    active = frozenset(
+        s.exec(
+            select(ReplyRow.member_id).distinct()
+            .join(PostRow, PostRow.id == ReplyRow.post_id)  # type: ignore[arg-type]
+            .where(PostRow.group_id == group_id, col(ReplyRow.at) >= end - ACTIVE_WINDOW,
+                   col(ReplyRow.at) < end, ReplyRow.is_answer == True)  # noqa: E712
+        ).all()
+    )
+    return _Week(post_ids, frozenset(first_at), active, tuple(by_day))
+
+
+def ranked(s: Session, group_id: int, since: datetime, until: datetime) -> list[tuple[str, int]]:
+    """Points per member in the ledger window, best first (ties by user id), positive totals only."""
+    rows = s.exec(
+        select(MemberRow.user_id, func.sum(LedgerRow.points))
+        .join(MemberRow, MemberRow.id == LedgerRow.member_id)  # type: ignore[arg-type]
+        .where(LedgerRow.group_id == group_id, col(LedgerRow.at) >= since, col(LedgerRow.at) < until)
+        .group_by(MemberRow.user_id)
+    ).all()
+    return sorted(((uid, int(total)) for uid, total in rows if total and total > 0), key=lambda r: (-r[1], r[0]))
+
+
+# ------------------------------------------------------------------ streaks
+
+
+def current_streaks(s: Session, group_id: int, member_ids: Iterable[int], now: datetime) -> list[tuple[str, int]]:
+    """(user id, current streak) of every listed member with a streak, longest first: three queries in all."""
+    ids = sorted(set(member_ids))
+    if not ids:
+        return []
+    posts = s.exec(
+        select(PostRow.id, PostRow.deadline, PostRow.status, PostRow.scheduled_for)
+        .where(PostRow.group_id == group_id, col(PostRow.status).in_(LIVE_POST))
+        .order_by(col(PostRow.scheduled_for), col(PostRow.id))
+    ).all()
+    answered: dict[int, set[int]] = defaultdict(set)
+    for member_id, post_id in s.exec(
+        select(ReplyRow.member_id, ReplyRow.post_id)
+        .join(PostRow, PostRow.id == ReplyRow.post_id)  # type: ignore[arg-type]
+        .where(PostRow.group_id == group_id, col(ReplyRow.member_id).in_(ids),
+               ReplyRow.is_answer == True, ReplyRow.late == False,  # noqa: E712
+               ReplyRow.deleted == False)  # noqa: E712
+    ).all():
+        answered[member_id].add(post_id)
+    away: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+    for member_id, starts, ends in s.exec(
+        select(AwayRow.member_id, AwayRow.starts_at, AwayRow.ends_at).where(col(AwayRow.member_id).in_(ids))
+    ).all():
+        away[member_id].append((as_utc(starts) or now, as_utc(ends) or now))
+    names = dict(s.exec(select(MemberRow.id, MemberRow.user_id).where(col(MemberRow.id).in_(ids))).all())
+    timeline = [(pid, as_utc(deadline) or now, status, as_utc(scheduled) or now)
+                for pid, deadline, status, scheduled in posts]
+    out = []
+    for member_id in ids:
+        current, _best = streak_run(timeline, answered.get(member_id, set()), away.get(member_id, []), now)
+        if current > 0 and member_id in names:
+            out.append((names[member_id], current))
+    out.sort(key=lambda x: (-x[1], x[0]))
+    return out
+
+
+def streak_run(posts: Sequence[tuple[int | None, datetime, str, datetime]], answered: set[int],
+               away: Sequence[tuple[datetime, datetime]], now: datetime) -> tuple[int, int]:
+    """(current, best) run of consecutive scheduled posts answered on time; the rule of `Standings.streaks`.
+
+    `posts` are (id, deadline, status, scheduled_for) in schedule order. A post
+    still open that the member has not answered yet does not break the run,
+    and neither does one scheduled while they were away.
+    """
+    run = best = 0
+    for post_id, deadline, status, scheduled in posts:
+        if post_id in answered:
+            run += 1
+            best = max(best, run)
+        elif status == "posted" and deadline > now:
+            continue  # still open: they may answer yet
+        elif any(start <= scheduled < end for start, end in away):
+            continue  # scheduled while they were away
+        else:
+            run = 0
+    return run, best
+
+
+# ------------------------------------------------------------ coverage and bests
+
+
+def _coverage_by_topic(s: Session, group_id: int, start: datetime, end: datetime) -> dict[Topic, float]:
+    rows = s.exec(
+        select(AnswerResultRow.topic, func.avg(AnswerResultRow.coverage))
+        .join(PostRow, PostRow.id == AnswerResultRow.post_id)  # type: ignore[arg-type]
+        .where(AnswerResultRow.group_id == group_id, AnswerResultRow.late == False,  # noqa: E712
+               col(PostRow.scheduled_for) >= start, col(PostRow.scheduled_for) < end)
+        .group_by(AnswerResultRow.topic)
+    ).all()
+    return {Topic(t): float(a) for t, a in rows}
+
+
+def _most_missed(s: Session, bank: Bank, group_id: int, start: datetime, end: datetime,
+                 limit: int = 3) -> tuple[Missed, ...]:
+    """The key points the team's on-time answers missed most often this week."""
+    results = s.exec(
+        select(AnswerResultRow.question_id, AnswerResultRow.covered)
+        .join(PostRow, PostRow.id == AnswerResultRow.post_id)  # type: ignore[arg-type]
+        .where(AnswerResultRow.group_id == group_id, AnswerResultRow.late == False,  # noqa: E712
+               col(PostRow.scheduled_for) >= start, col(PostRow.scheduled_for) < end)
+    ).all()
+    missed: Counter[tuple[str, int]] = Counter()
+    answers: Counter[str] = Counter()
+    for question_id, covered in results:
+        answers[question_id] += 1
+        for index, flag in enumerate(covered.split(",") if covered else []):
+            if flag == "0":
+                missed[(question_id, index)] += 1
+    out: list[Missed] = []
+    for (question_id, index), count in sorted(missed.items(), key=lambda kv: (-kv[1], kv[0])):
+        question = bank.questions.get(question_id)
+        if question is None or index >= len(question.key_points):
+            continue
+        out.append(Missed(question_id, question.key_points[index].text, count, answers[question_id]))
+        if len(out) == limit:
+            break
+    return tuple(out)
+
+
+def _personal_bests(s: Session, group_id: int, start: datetime, end: datetime) -> tuple[tuple[str, str], ...]:
+    """Members who beat their own record this week: best week of points, or best coverage."""
+    week_points: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for member_id, points, at in s.exec(
+        select(LedgerRow.member_id, LedgerRow.points, LedgerRow.at)
+        .where(LedgerRow.group_id == group_id, col(LedgerRow.at) < end)
+    ).all():
+        moment = as_utc(at) or start
+        week_points[member_id][(moment - start).days // 7] += points
+    best_cov_before: dict[int, float] = defaultdict(float)
+    best_cov_now: dict[int, float] = {}
+    for member_id, coverage, at in s.exec(
+        select(AnswerResultRow.member_id, AnswerResultRow.coverage, AnswerResultRow.at)
+        .where(AnswerResultRow.group_id == group_id, AnswerResultRow.late == False,  # noqa: E712
+               col(AnswerResultRow.at) < end)
+    ).all():
+        if (as_utc(at) or start) >= start:
+            best_cov_now[member_id] = max(best_cov_now.get(member_id, 0.0), coverage)
+        else:
+            best_cov_before[member_id] = max(best_cov_before[member_id], coverage)
+    names = dict(s.exec(select(MemberRow.id, MemberRow.user_id).where(
+        col(MemberRow.id).in_(set(week_points) | set(best_cov_now)))).all())
+    bests: list[tuple[str, str]] = []
+    for member_id, weeks in week_points.items():
+        this_week = weeks.get(0, 0)
+        earlier = [pts for offset, pts in weeks.items() if offset < 0]
+        if this_week and earlier and this_week > max(earlier):
+            bests.append((names[member_id], f"best week yet: {this_week} pts"))
+    for member_id, cov in best_cov_now.items():
+        if member_id in best_cov_before and cov > best_cov_before[member_id]:
+            bests.append((names[member_id], f"best coverage yet: {round(cov * 100)}%"))
+    return tuple(sorted(bests))
