@@ -1,23 +1,25 @@
 """What is scheduled, read from the database: the scheduler builds its jobs from this.
 
 It is a read model only. Nothing here decides whether something is due: the
-jobs built from it call the core's use cases, which decide and claim.
+jobs built from it call the core's use cases, which decide and claim. It can
+be read for one group, so that a change to one channel (or a job that ran
+for it) rebuilds that channel's jobs alone; every entry says whose it is.
+The read runs on a database thread (`Store.run`), never on the event loop.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
 
-from sqlmodel import col, select
-
-from bot.digests import Digests, DigestSlot
-from bot.habits import Habits
-from bot.practice import CLAIM_LEASE
+from bot.config import Settings
+from bot.digests import DigestSlot
 from bot.runtime import Runtime
 from bot.schedule_spec import parse_time
+from bot.store import timetable as rows_store
+from bot.store.claims import retry_time
 from bot.store.db import as_utc
-from bot.store.models import DigestRow, PostRow, SubscriptionRow
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class PostSlot:
     at: time
     timezone: str
     days: tuple[str, ...]
+    group_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -40,46 +43,43 @@ class Timetable:
     next_retry: datetime | None
     # (post id, when) of each open post's deadline reminder, where the channel wants one.
     reminders: tuple[tuple[int, datetime], ...] = ()
+    # The group of each open post (whose reveal and reminder jobs these are).
+    post_groups: Mapping[int, int] = field(default_factory=dict)
+    # (group id, earliest retry time) of each group with claimed work waiting.
+    retries: tuple[tuple[int, datetime], ...] = ()
+    # The one group this was read for; None: every group.
+    group_id: int | None = None
 
 
-def build_timetable(rt: Runtime, digests: Digests) -> Timetable:
-    with rt.store.session() as s:
-        subs = s.exec(
-            select(SubscriptionRow)
-            .where(SubscriptionRow.active == True,  # noqa: E712
-                   col(SubscriptionRow.paused_reason).is_(None))
-            .order_by(col(SubscriptionRow.id))
-        ).all()
-        open_posts = s.exec(
-            select(PostRow.id, PostRow.deadline).where(PostRow.status == "posted").order_by(col(PostRow.id))
-        ).all()
-        pending_posts = s.exec(
-            select(PostRow.status, PostRow.claimed_at, PostRow.reveal_claimed_at, PostRow.retry_at)
-            .where(col(PostRow.status).in_(("claimed", "revealing")))
-        ).all()
-        reminders = Habits(rt).reminder_times(s)
-        pending_digests = s.exec(
-            select(DigestRow.claimed_at, DigestRow.retry_at).where(col(DigestRow.status).in_(("claimed", "sent")))
-        ).all()
-    waits: list[datetime] = []
-    for status, claimed_at, reveal_claimed_at, retry_at in pending_posts:
-        held_since = claimed_at if status == "claimed" else reveal_claimed_at
-        waits.append(_retry_time(held_since, retry_at))
-    waits.extend(_retry_time(claimed_at, retry_at) for claimed_at, retry_at in pending_digests)
+def digest_slot(group_id: int, weekday: int | None, at: str | None, timezone: str,
+                settings: Settings) -> DigestSlot:
+    """A group's weekly digest slot: its own weekday and time, else the configured default."""
+    return DigestSlot(group_id, settings.digest_weekday if weekday is None else weekday,
+                      parse_time(at or settings.digest_time), timezone)
+
+
+def assemble(rows: rows_store.TimetableRows, settings: Settings, group_id: int | None = None) -> Timetable:
+    """The timetable from its rows (pure)."""
+    earliest: dict[int, datetime] = {}
+    for claim in rows.claims:
+        when = retry_time(claim.held_since, claim.retry_at)
+        if claim.group_id not in earliest or when < earliest[claim.group_id]:
+            earliest[claim.group_id] = when
     return Timetable(
-        posts=tuple(
-            PostSlot(sub.id or 0, parse_time(sub.post_time), sub.timezone, tuple(sub.days.split(",")))
-            for sub in subs
-        ),
-        reveals=tuple((post_id or 0, as_utc(deadline) or deadline) for post_id, deadline in open_posts),
-        digests=tuple(slot for slot, _since in digests.slots()),
-        next_retry=min(waits, default=None),
-        reminders=tuple(reminders),
+        posts=tuple(PostSlot(sub.id, parse_time(sub.post_time), sub.timezone, tuple(sub.days.split(",")),
+                             sub.group_id) for sub in rows.subscriptions),
+        reveals=tuple((post_id, as_utc(deadline) or deadline) for post_id, _g, deadline in rows.open_posts),
+        digests=tuple(digest_slot(d.group_id, d.weekday, d.at, d.timezone, settings) for d in rows.digests),
+        next_retry=min(earliest.values(), default=None),
+        reminders=tuple((post_id, (as_utc(deadline) or deadline) - timedelta(minutes=minutes))
+                        for post_id, deadline, minutes in rows.reminders),
+        post_groups={post_id: g for post_id, g, _d in rows.open_posts},
+        retries=tuple(sorted(earliest.items())),
+        group_id=group_id,
     )
 
 
-def _retry_time(held_since: datetime | None, retry_at: datetime | None) -> datetime:
-    """Mirrors practice.retryable(): retry_at once released, else when the claim's lease runs out."""
-    if retry_at is not None:
-        return as_utc(retry_at) or retry_at
-    return (as_utc(held_since) or datetime.min.replace(tzinfo=UTC)) + CLAIM_LEASE
+async def build_timetable(rt: Runtime, group_id: int | None = None) -> Timetable:
+    """Read the timetable of one group (`group_id`) or of all, off the event loop."""
+    rows = await rt.store.run(rows_store.read_timetable, group_id)
+    return assemble(rows, rt.settings, group_id)

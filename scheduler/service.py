@@ -1,7 +1,17 @@
 """APScheduler in the bot's event loop, with jobs derived from the database.
 
-The database is the source of truth. At start, and whenever a subscription
-changes or a job has run, the jobs are rebuilt from the core's timetable:
+The database is the source of truth. At start the jobs are built from the
+core's whole timetable; after that only what changed is read again:
+
+- a subscription or option change (`schedule_changed(group_id)`, called by the
+  use case after its commit) marks that group, and one refresher task reads
+  that group's timetable on a database thread and replaces that group's jobs;
+- a job that ran refreshes the group it concerned;
+- the safety sweep and the retry job, which may touch any group, refresh all.
+
+Refreshes asked for while one is running are coalesced into the next round,
+so a thousand changes or jobs at once cost one read, and nothing here reads
+the database on the event loop. The jobs:
 
 - `post:<subscription id>`: a cron job at the subscription's local time, zone and days;
 - `reveal:<post id>`: a one-off job at each open post's deadline;
@@ -44,8 +54,11 @@ DEFAULT_SWEEP_SECONDS = 300.0
 MIN_RETRY_DELAY = timedelta(seconds=1)
 DRAIN_TIMEOUT = 60.0
 
-# (signature, trigger factory, run_job args) of one wanted job
-_Wanted = tuple[tuple[Any, ...], Callable[[], BaseTrigger], tuple[Any, ...]]
+# Pending groups above this many: one read of everything is cheaper than a read per group.
+FULL_READ_GROUPS = 16
+
+# (signature, trigger factory, run_job args, group id) of one wanted job
+_Wanted = tuple[tuple[Any, ...], Callable[[], BaseTrigger], tuple[Any, ...], int]
 
 
 class WallClockCronTrigger(CronTrigger):
@@ -84,9 +97,17 @@ class BotScheduler:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         self._signatures: dict[str, tuple[Any, ...]] = {}
-        self._fired_at: dict[str, datetime] = {}  # one-off jobs: the run date they last ran for
+        self._fired_at: dict[str, datetime] = {}  # one-off jobs: the moment they last ran for
+        self._group_of: dict[str, int] = {}  # job id -> the group whose job it is
+        self._retry_of: dict[int, datetime] = {}  # group -> earliest retry time of its held claims
         self._inflight: set[asyncio.Task[Any]] = set()
         self._closing = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # Refreshes asked for and not started yet; one refresher task takes them all at once.
+        self._dirty_all = False
+        self._dirty_groups: set[int] = set()
+        self._waiting: list[asyncio.Future[None]] = []
+        self._refresher: asyncio.Task[None] | None = None
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -96,11 +117,12 @@ class BotScheduler:
         `paused=True` builds every job but never runs one by itself: tests drive
         the jobs at the fire times their triggers report.
         """
+        self._loop = asyncio.get_running_loop()
         await self.run_job("sweep")
         self.scheduler.start(paused=paused)
         self.scheduler.add_job(self.run_job, IntervalTrigger(seconds=self.sweep_seconds), args=("sweep",),
                                id=SWEEP_JOB_ID, name="safety sweep", replace_existing=True)
-        self.refresh()
+        await self._request(None)
 
     async def shutdown(self) -> None:
         """Stop taking jobs, let the ones in flight finish (posts half-sent are not cut off)."""
@@ -114,23 +136,55 @@ class BotScheduler:
             if late:
                 log.warning("%d scheduled job(s) still running after %ss; their claims are retried "
                             "at the next start", len(late), self.drain_timeout)
+        refresher = self._refresher
+        if refresher is not None and not refresher.done():
+            await asyncio.wait([refresher], timeout=self.drain_timeout)
+        _release(self._waiting)
+        self._waiting = []
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
 
     def schedule_changed(self, group_id: int | None = None) -> None:
-        """A subscription changed (subscribe, unsubscribe, pause): rebuild the jobs from the database."""
-        self.refresh()
+        """A group's subscriptions or options changed (None: anything may have): refresh its jobs soon.
+
+        A use case calls this synchronously once its unit of work has committed, so
+        it must not touch the database: it only marks the group. The refresher task
+        then reads that group's timetable off the loop and replaces that group's
+        jobs; many changes to one group before it gets there cost one read.
+        """
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return  # not started: start() reads everything
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if here is loop:
+            self._request(group_id)
+        else:  # called from another thread (a database worker, a CLI tool)
+            loop.call_soon_threadsafe(self._request, group_id)
+
+    async def settled(self) -> None:
+        """Wait until every refresh asked for so far has been applied (tests and tools wait on this)."""
+        while (task := self._refresher) is not None and not task.done():
+            await asyncio.shield(task)
 
     # --------------------------------------------------------------------- jobs
 
     async def run_job(self, kind: str, key: int | None = None) -> None:
-        """Every job runs through here: one core use case, errors logged with context, never raised."""
+        """Every job runs through here: one core use case, errors logged with context, never raised.
+
+        Afterwards the jobs of the group it concerned are refreshed (a post gets
+        its reveal job, a finished reveal loses it); the sweep and the retry job,
+        which may touch every group, refresh everything.
+        """
         if self._closing:
             return
         job_id = _job_id(kind, key)
         signature = self._signatures.get(job_id)
         if signature is not None and signature[0] == "date":
             self._fired_at[job_id] = signature[1]
+        group = key if kind == "digest" else self._group_of.get(job_id)
         task = asyncio.current_task()
         if task is not None:
             self._inflight.add(task)
@@ -141,7 +195,7 @@ class BotScheduler:
         finally:
             if task is not None:
                 self._inflight.discard(task)
-        self.refresh()
+        await self._request(group)
 
     async def _dispatch(self, kind: str, key: int | None) -> None:
         if kind == "post" and key is not None:
@@ -163,69 +217,153 @@ class BotScheduler:
         else:
             raise ValueError(f"unknown job {kind!r}")
 
-    # ------------------------------------------------------------------ rebuild
+    # ------------------------------------------------------------------ refresh
 
-    def refresh(self) -> None:
-        """Make the scheduler's jobs match the database: add, replace and remove by stable id."""
+    def _request(self, group_id: int | None) -> asyncio.Future[None]:
+        """Ask for a refresh of one group's jobs (None: all); the future is done once it is applied."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._closing or not self.scheduler.running:
+            done.set_result(None)  # not started (start() reads everything) or stopping
+            return done
+        if group_id is None:
+            self._dirty_all = True
+        else:
+            self._dirty_groups.add(group_id)
+        self._waiting.append(done)
+        if self._refresher is None or self._refresher.done():
+            self._refresher = asyncio.get_running_loop().create_task(self._drain(), name="mlsd-refresh")
+        return done
+
+    async def _drain(self) -> None:
+        """The one refresher: reads run one at a time, so an older read never overwrites a newer one.
+
+        Each round takes every refresh asked for until then: a thousand jobs
+        finishing together cost one full read (or a few group reads), not a thousand.
+        """
+        try:
+            while not self._closing and (self._dirty_all or self._dirty_groups):
+                await asyncio.sleep(0)  # let changes made in the same moment join this round
+                full, groups, waiting = self._dirty_all, self._dirty_groups, self._waiting
+                self._dirty_all, self._dirty_groups, self._waiting = False, set(), []
+                try:
+                    if full or len(groups) > FULL_READ_GROUPS:
+                        await self._refresh(None)
+                    else:
+                        for group_id in sorted(groups):
+                            await self._refresh(group_id)
+                finally:
+                    _release(waiting)
+        finally:
+            if self._closing:
+                _release(self._waiting)
+                self._waiting = []
+
+    async def _refresh(self, group_id: int | None) -> None:
+        """Read one group's timetable (None: everything) off the loop and make its jobs match."""
+        try:
+            table = await self.core.timetable(group_id)
+        except Exception:
+            what = "the timetable" if group_id is None else f"the timetable of group {group_id}"
+            log.exception("could not read %s; keeping the current jobs", what)
+            return
         if self._closing or not self.scheduler.running:
             return
-        try:
-            table = self.core.timetable()
-        except Exception:
-            log.exception("could not read the timetable; keeping the current jobs")
-            return
+        self._apply(table)
+
+    def _apply(self, table: Timetable) -> None:
+        """Add, replace and remove jobs by stable id: all of them, or those of the group read."""
+        scope = table.group_id
         wanted = self._wanted(table)
-        for job_id, (signature, make_trigger, args) in wanted.items():
-            if self._signatures.get(job_id) == signature and self.scheduler.get_job(job_id) is not None:
-                continue
-            fired = self._fired_at.get(job_id)
-            if signature[0] == "date" and fired is not None and fired >= signature[1]:
-                # A one-off job runs once per moment: a reveal the core found not due
-                # yet (its clock behind ours) must not fire again at once, forever.
-                # The retry job and the sweep cover whatever is left.
-                continue
-            try:
-                self.scheduler.add_job(self.run_job, make_trigger(), args=args, id=job_id,
-                                       name=_label(*args), replace_existing=True)
-            except Exception:
-                log.exception("could not schedule %s", _label(*args))
-                continue
-            self._signatures[job_id] = signature
-        for job in self.scheduler.get_jobs():
-            if job.id != SWEEP_JOB_ID and job.id not in wanted:
-                job.remove()
-        for job_id in set(self._signatures) - set(wanted):
-            del self._signatures[job_id]
-        for job_id in set(self._fired_at) - set(wanted):
-            del self._fired_at[job_id]
+        for job_id, (signature, make_trigger, args, group_id) in wanted.items():
+            self._group_of[job_id] = group_id
+            self._ensure(job_id, signature, make_trigger, args)
+        if scope is None:
+            for job in self.scheduler.get_jobs():
+                if job.id not in wanted and job.id not in (SWEEP_JOB_ID, RETRY_JOB_ID):
+                    job.remove()
+            known = set(self._signatures) | set(self._fired_at) | set(self._group_of)
+            stale = known - set(wanted) - {RETRY_JOB_ID}
+            self._retry_of = dict(table.retries)
+        else:
+            stale = {job_id for job_id, g in self._group_of.items() if g == scope and job_id not in wanted}
+            self._retry_of.pop(scope, None)
+            self._retry_of.update(table.retries)
+        for job_id in stale:
+            self._drop(job_id)
+        self._ensure_retry()
+
+    def _ensure(self, job_id: str, signature: tuple[Any, ...], make_trigger: Callable[[], BaseTrigger],
+                args: tuple[Any, ...]) -> None:
+        if self._signatures.get(job_id) == signature and self.scheduler.get_job(job_id) is not None:
+            return
+        fired = self._fired_at.get(job_id)
+        if signature[0] == "date" and fired is not None and fired >= signature[1]:
+            # A one-off job runs once per moment: a reveal the core found not due
+            # yet (its clock behind ours) must not fire again at once, forever.
+            # The retry job and the sweep cover whatever is left.
+            return
+        try:
+            self.scheduler.add_job(self.run_job, make_trigger(), args=args, id=job_id,
+                                   name=_label(*args), replace_existing=True)
+        except Exception:
+            log.exception("could not schedule %s", _label(*args))
+            return
+        self._signatures[job_id] = signature
+
+    def _ensure_retry(self) -> None:
+        """`mlsd:retry` at the earliest retry time over every group's held claims (none: no job).
+
+        Its moment is that retry time itself (not the time it is run at, which is
+        never in the past), so a retry time already acted on does not fire again.
+        """
+        earliest = min(self._retry_of.values(), default=None)
+        if earliest is None:
+            self._drop(RETRY_JOB_ID)
+            return
+        when = max(earliest, self.core.rt.clock.now() + MIN_RETRY_DELAY)
+        self._ensure(RETRY_JOB_ID, ("date", earliest), lambda: DateTrigger(run_date=when), ("retry", None))
+
+    def _drop(self, job_id: str) -> None:
+        if self.scheduler.get_job(job_id) is not None:
+            self.scheduler.remove_job(job_id)
+        self._signatures.pop(job_id, None)
+        self._fired_at.pop(job_id, None)
+        self._group_of.pop(job_id, None)
 
     def _wanted(self, table: Timetable) -> dict[str, _Wanted]:
-        """Job id -> (signature, trigger factory, run_job args). Equal signature: leave the job be."""
+        """Job id -> (signature, trigger factory, run_job args, group). Equal signature: leave the job be."""
         wanted: dict[str, _Wanted] = {}
         for p in table.posts:
             wanted[_job_id("post", p.subscription_id)] = (
                 ("cron", p.at, p.timezone, p.days),
                 lambda p=p: daily_trigger(p.at.hour, p.at.minute, p.timezone, p.days),
                 ("post", p.subscription_id),
+                p.group_id,
             )
         for post_id, deadline in table.reveals:
-            wanted[_job_id("reveal", post_id)] = self._one_off(deadline, ("reveal", post_id))
+            wanted[_job_id("reveal", post_id)] = _one_off(deadline, ("reveal", post_id),
+                                                          table.post_groups.get(post_id, 0))
         for post_id, when in table.reminders:
-            wanted[_job_id("remind", post_id)] = self._one_off(when, ("remind", post_id))
+            wanted[_job_id("remind", post_id)] = _one_off(when, ("remind", post_id),
+                                                          table.post_groups.get(post_id, 0))
         for d in table.digests:
             wanted[_job_id("digest", d.group_id)] = (
                 ("cron", d.at, d.timezone, d.weekday),
                 lambda d=d: daily_trigger(d.at.hour, d.at.minute, d.timezone, (WEEKDAYS[d.weekday],)),
                 ("digest", d.group_id),
+                d.group_id,
             )
-        if table.next_retry is not None:
-            when = max(table.next_retry, self.core.rt.clock.now() + MIN_RETRY_DELAY)
-            wanted[RETRY_JOB_ID] = self._one_off(when, ("retry", None))
         return wanted
 
-    @staticmethod
-    def _one_off(when: datetime, args: tuple[Any, ...]) -> _Wanted:
-        return ("date", when), lambda: DateTrigger(run_date=when), args
+
+def _one_off(when: datetime, args: tuple[Any, ...], group_id: int) -> _Wanted:
+    return ("date", when), lambda: DateTrigger(run_date=when), args, group_id
+
+
+def _release(waiting: list[asyncio.Future[None]]) -> None:
+    for future in waiting:
+        if not future.done():
+            future.set_result(None)
 
 
 def _job_id(kind: str, key: int | None) -> str:

@@ -85,6 +85,7 @@ class Bot:
 
     async def command(self, text: str, channel: ChannelRef = C1, user: str = "UADMIN") -> str:
         outcome = await self.core.handle(SlashCommand(channel, user, text, f"ev-{datetime.now().timestamp()}"))
+        await self.sched.settled()  # the jobs of a changed channel are refreshed off the command's path
         assert outcome.reply is not None
         return outcome.reply.message.plain()
 
@@ -383,6 +384,7 @@ async def test_digest_time_and_zone_come_from_the_group(world, settings, bank, s
         group.digest_weekday, group.digest_time = 4, "16:30"  # Friday afternoon
         s.add(group)
     bot.sched.schedule_changed()
+    await bot.sched.settled()
     assert "day_of_week='fri', hour='16', minute='30', timezone='Europe/Berlin'" in repr(
         bot.sched.scheduler.get_job("digest:1").trigger)
     await bot.sim.run_until(utc(2026, 3, 9, 8, 0))
