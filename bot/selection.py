@@ -3,19 +3,24 @@
 Never repeat a question in a group while the topic has unused ones; once the
 bank is exhausted, bring back the questions the group covered worst, because
 that is where practice pays.
+
+These are the rules only, over a group's history as the store hands it in
+(`bot.store.posts` reads it), so choosing costs no query of its own.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-
-from sqlmodel import Session, col, func, select
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from bot.content import Bank
 from bot.domain import Question, Topic
-from bot.store.models import AnswerResultRow, PostRow
 
+ALL = "all"  # a subscription's topic meaning: every topic, in rotation
+
+# A post in one of these states has used its question (a skipped slot has none).
 USED_STATUSES = ("claimed", "posted", "revealing", "revealed")
 
 
@@ -24,58 +29,49 @@ def _shuffle_key(group_id: int, question_id: str) -> str:
     return hashlib.sha256(f"{group_id}:{question_id}".encode()).hexdigest()
 
 
-def next_question(session: Session, bank: Bank, group_id: int, topic: Topic) -> Question | None:
+def choose_question(
+    bank: Bank, group_id: int, topic: Topic, history: Mapping[str, int],
+    coverage: Callable[[], Mapping[str, float]],
+) -> Question | None:
+    """The group's next question on `topic`.
+
+    `history` maps each question the group has used on this topic to the id of
+    its latest post there (ids grow with time). `coverage` gives the group's
+    average coverage per question; it is only called once the bank is exhausted.
+    """
     candidates = bank.questions_for(topic)
     if not candidates:
         return None
-    history = session.exec(
-        select(PostRow.question_id, PostRow.id)
-        .where(
-            PostRow.group_id == group_id,
-            PostRow.topic == topic.value,
-            col(PostRow.status).in_(USED_STATUSES),
-        )
-        .order_by(col(PostRow.id))
-    ).all()
-    used = {qid for qid, _ in history}
-    unused = [q for q in candidates if q.id not in used]
+    unused = [q for q in candidates if q.id not in history]
     if unused:
         return min(unused, key=lambda q: _shuffle_key(group_id, q.id))
-    coverage_rows = session.exec(
-        select(AnswerResultRow.question_id, func.avg(AnswerResultRow.coverage))
-        .where(AnswerResultRow.group_id == group_id, AnswerResultRow.topic == topic.value)
-        .group_by(AnswerResultRow.question_id)
-    ).all()
     avg_coverage: dict[str, float] = defaultdict(float)
-    avg_coverage.update({qid: float(avg) for qid, avg in coverage_rows})
-    last_posted = {qid: post_id for qid, post_id in history}
-    most_recent = history[-1][0] if history else None
+    avg_coverage.update(coverage())
+    most_recent = max(history, key=lambda qid: history[qid]) if history else None
     pool = [q for q in candidates if q.id != most_recent] or candidates
     # Worst-covered first (a question nobody answered counts as 0), then least recent.
-    return min(pool, key=lambda q: (avg_coverage[q.id], last_posted.get(q.id, 0)))
+    return min(pool, key=lambda q: (avg_coverage[q.id], history.get(q.id, 0)))
 
 
-def rotation_topic(session: Session, bank: Bank, subscription_id: int) -> Topic | None:
-    """An `all` subscription walks the six topics in order, one per post."""
-    made = session.exec(
-        select(func.count())
-        .select_from(PostRow)
-        .where(PostRow.subscription_id == subscription_id, col(PostRow.status).in_(USED_STATUSES))
-    ).one()
+def rotation_topic(bank: Bank, made: int) -> Topic | None:
+    """An `all` subscription walks the topics that have questions in order, one per post made."""
     topics = [t for t in Topic if bank.questions_for(t)]
     if not topics:
         return None
-    return topics[int(made) % len(topics)]
+    return topics[made % len(topics)]
 
 
-def unused_count(session: Session, bank: Bank, group_id: int, topic: Topic) -> int:
-    used = set(
-        session.exec(
-            select(PostRow.question_id).where(
-                PostRow.group_id == group_id,
-                PostRow.topic == topic.value,
-                col(PostRow.status).in_(USED_STATUSES),
-            )
-        ).all()
-    )
-    return sum(1 for q in bank.questions_for(topic) if q.id not in used)
+def unused_left(bank: Bank, topic: Topic, used: Iterable[str]) -> int:
+    """How many of the topic's questions the group has not been asked yet."""
+    seen = set(used)
+    return sum(1 for q in bank.questions_for(topic) if q.id not in seen)
+
+
+def __getattr__(name: str) -> Any:
+    """Transitional: `next_question` and `unused_count` (session-taking queries) now live in
+    `bot.store.posts`; habits and digest figures still import them from here until their owners move."""
+    if name in ("next_question", "unused_count"):
+        from bot.store import posts
+
+        return getattr(posts, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,442 @@
+"""Queries and units of work of the daily loop: what is due, claiming, confirming, revealing.
+
+Posting is the fan-out path (a thousand channels can be due the same minute and
+one SQLite thread serves them all), so the hot statements here are SQLAlchemy
+Core over the tables: a claim is one INSERT that lets the unique
+(subscription, local date) constraint refuse a second claimant (`ON CONFLICT DO
+NOTHING ... RETURNING id`), a confirmation one UPDATE. A group's question
+history is read as one row per question it has used (`GROUP BY`), not its
+whole posting history. What is due for many subscriptions is read in a fixed
+number of queries, whatever their count.
+
+The claim protocol itself (lease, renew, defer with backoff) is `bot.store.claims`;
+a post holds its posting claim since `claimed_at` while `claimed`, and its
+reveal claim since `reveal_claimed_at` while `revealing`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from bot.content import Bank
+from bot.domain import ChannelRef, Question, Topic
+from bot.grading.verdict import Grading
+from bot.selection import ALL, USED_STATUSES, choose_question, rotation_topic, unused_left
+from bot.store import claims
+from bot.store.habits import SkipDateRow
+from bot.store.models import (
+    AnswerResultRow,
+    GroupRow,
+    LedgerRow,
+    MemberRow,
+    PostRow,
+    ReplyRow,
+    SubscriptionRow,
+    VoteRow,
+)
+
+posts: Table = PostRow.__table__  # type: ignore[attr-defined]
+subs: Table = SubscriptionRow.__table__  # type: ignore[attr-defined]
+groups: Table = GroupRow.__table__  # type: ignore[attr-defined]
+skip_dates: Table = SkipDateRow.__table__  # type: ignore[attr-defined]
+results: Table = AnswerResultRow.__table__  # type: ignore[attr-defined]
+ledger: Table = LedgerRow.__table__  # type: ignore[attr-defined]
+
+POSTING = claims.ClaimColumns(PostRow)  # held since claimed_at while status == "claimed"
+REVEALING = claims.ClaimColumns(PostRow, held_since="reveal_claimed_at")  # while "revealing"
+
+
+def _insert_new(s: Session, table: Table) -> Any:
+    """An INSERT that a unique constraint turns into a no-op instead of an error."""
+    dialect = s.get_bind().dialect.name
+    if dialect == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return insert(table)  # pragma: no cover - only SQLite and PostgreSQL are supported
+
+
+def _channel(row: Any) -> ChannelRef:
+    return ChannelRef(row.platform, row.workspace, row.channel)
+
+
+# ------------------------------------------------------------------ what is due
+
+
+@dataclass(frozen=True, slots=True)
+class DueSubscription:
+    """An active subscription with what deciding its due slots needs."""
+
+    sub: SubscriptionRow
+    holidays: frozenset[date]
+    taken: frozenset[date]  # local dates that already have a post row (posted, skipped, ...)
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One scheduled occurrence to act on: post it, or (with a reason) record it skipped."""
+
+    subscription_id: int
+    group_id: int
+    topic: str
+    local_day: date
+    scheduled_for: datetime
+    skip_reason: str | None = None
+
+
+def due_subscriptions(s: Session, since_day: date, subscription_id: int | None = None) -> list[DueSubscription]:
+    """Active, unpaused subscriptions (or just one), with their holidays and taken dates from `since_day`."""
+    query = select(SubscriptionRow).where(
+        SubscriptionRow.active == True,  # noqa: E712
+        SubscriptionRow.paused_reason == None,  # noqa: E711
+    )
+    taken_q = select(posts.c.subscription_id, posts.c.local_date).where(posts.c.local_date >= since_day)
+    skip_q = select(skip_dates.c.subscription_id, skip_dates.c.local_date).where(
+        skip_dates.c.local_date >= since_day)
+    if subscription_id is not None:
+        query = query.where(SubscriptionRow.id == subscription_id)
+        taken_q = taken_q.where(posts.c.subscription_id == subscription_id)
+        skip_q = skip_q.where(skip_dates.c.subscription_id == subscription_id)
+    rows = list(s.scalars(query))
+    if not rows:
+        return []
+    conn = s.connection()
+    taken: dict[int, set[date]] = {}
+    for sid, day in conn.execute(taken_q):
+        taken.setdefault(sid, set()).add(day)
+    holidays: dict[int, set[date]] = {}
+    for sid, day in conn.execute(skip_q):
+        holidays.setdefault(sid, set()).add(day)
+    return [
+        DueSubscription(r, frozenset(holidays.get(r.id or 0, ())), frozenset(taken.get(r.id or 0, ())))
+        for r in rows
+    ]
+
+
+def plan_due(
+    s: Session, since_day: date, plan: Callable[[DueSubscription], list[Slot]],
+    subscription_id: int | None = None,
+) -> list[Slot]:
+    """The slots `plan` (the use case's rule) finds due, over one read of what is due."""
+    return [slot for due in due_subscriptions(s, since_day, subscription_id) for slot in plan(due)]
+
+
+def record_skips(s: Session, slots: Iterable[Slot], now: datetime) -> list[Slot]:
+    """Record missed (or holiday) slots as skipped posts; returns those not recorded before."""
+    stmt = _insert_new(s, posts)
+    recorded: list[Slot] = []
+    for slot in slots:
+        done = s.connection().execute(stmt.values(
+            subscription_id=slot.subscription_id, group_id=slot.group_id, topic=slot.topic,
+            local_date=slot.local_day, scheduled_for=slot.scheduled_for, deadline=slot.scheduled_for,
+            status="skipped", claimed_at=now, skip_reason=slot.skip_reason, blind=False, attempts=0,
+        )).rowcount
+        if done:
+            recorded.append(slot)
+    return recorded
+
+
+# --------------------------------------------------------------------- claiming
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The outcome of claiming one slot's post."""
+
+    post: PostRow
+    channel: ChannelRef | None
+    question: Question | None = None
+    created: bool = False  # False: the slot already had its post (someone else claimed it)
+    error: str | None = None
+    left: int | None = None  # the topic's questions this group has not been asked yet, after this one
+
+
+def _post_on(s: Session, subscription_id: int, local_day: date) -> PostRow | None:
+    return s.scalars(select(PostRow).where(
+        PostRow.subscription_id == subscription_id, PostRow.local_date == local_day)).first()
+
+
+def _made(s: Session, subscription_id: int) -> int:
+    return int(s.connection().execute(
+        select(func.count()).select_from(posts).where(
+            posts.c.subscription_id == subscription_id, posts.c.status.in_(USED_STATUSES))
+    ).scalar_one())
+
+
+def question_history(s: Session, group_id: int, topic: Topic) -> dict[str, int]:
+    """Each question the group has used on `topic`, with the id of its latest post: one row per question."""
+    rows = s.connection().execute(
+        select(posts.c.question_id, func.max(posts.c.id))
+        .where(posts.c.group_id == group_id, posts.c.topic == topic.value,
+               posts.c.status.in_(USED_STATUSES), posts.c.question_id.is_not(None))
+        .group_by(posts.c.question_id)
+    )
+    return {qid: int(last) for qid, last in rows}
+
+
+def question_coverage(s: Session, group_id: int, topic: Topic) -> dict[str, float]:
+    rows = s.connection().execute(
+        select(results.c.question_id, func.avg(results.c.coverage))
+        .where(results.c.group_id == group_id, results.c.topic == topic.value)
+        .group_by(results.c.question_id)
+    )
+    return {qid: float(avg) for qid, avg in rows}
+
+
+def next_question(s: Session, bank: Bank, group_id: int, topic: Topic) -> Question | None:
+    """The question the group would get next on `topic` (see `bot.selection`)."""
+    return choose_question(bank, group_id, topic, question_history(s, group_id, topic),
+                           lambda: question_coverage(s, group_id, topic))
+
+
+def unused_count(s: Session, bank: Bank, group_id: int, topic: Topic) -> int:
+    return unused_left(bank, topic, question_history(s, group_id, topic))
+
+
+_SUB_AND_CHANNEL = (
+    select(subs.c.group_id, subs.c.topic, subs.c.window_minutes, subs.c.blind,
+           groups.c.platform, groups.c.workspace, groups.c.channel)
+    .join(groups, groups.c.id == subs.c.group_id)
+)
+
+
+def claim_post(
+    s: Session, bank: Bank, subscription_id: int, local_day: date, scheduled_for: datetime, now: datetime
+) -> Claim:
+    """Choose the slot's question and claim its post; whoever loses the claim gets the existing post."""
+    conn = s.connection()
+    sub = conn.execute(_SUB_AND_CHANNEL.where(subs.c.id == subscription_id)).first()
+    if sub is None:
+        raise LookupError(f"subscription {subscription_id} does not exist")
+    channel = _channel(sub)
+    topic = rotation_topic(bank, _made(s, subscription_id)) if sub.topic == ALL else Topic(sub.topic)
+    history = question_history(s, sub.group_id, topic) if topic else {}
+    question = (
+        choose_question(bank, sub.group_id, topic, history,
+                        lambda: question_coverage(s, sub.group_id, topic))  # type: ignore[arg-type]
+        if topic else None
+    )
+    if question is None:
+        existing = _post_on(s, subscription_id, local_day)
+        if existing is not None:
+            return Claim(existing, channel)
+        return Claim(
+            PostRow(subscription_id=subscription_id, group_id=sub.group_id, topic=sub.topic,
+                    local_date=local_day, scheduled_for=scheduled_for, deadline=scheduled_for,
+                    claimed_at=now),
+            channel, error=f"no questions loaded for topic {sub.topic}",
+        )
+    values = dict(
+        subscription_id=subscription_id, group_id=sub.group_id, topic=question.topic.value,
+        question_id=question.id, local_date=local_day, scheduled_for=scheduled_for,
+        deadline=max(scheduled_for, now) + timedelta(minutes=sub.window_minutes), status="claimed",
+        claimed_at=now, blind=bool(sub.blind), attempts=0,
+    )
+    new_id = conn.execute(_insert_new(s, posts).values(**values).returning(posts.c.id)).scalar()
+    if new_id is None:
+        existing = _post_on(s, subscription_id, local_day)
+        assert existing is not None
+        return Claim(existing, channel)
+    left = unused_left(bank, question.topic, [*history, question.id])
+    return Claim(PostRow(id=new_id, **values), channel, question, created=True, left=left)
+
+
+def claim_posts(s: Session, bank: Bank, slots: Iterable[Slot], now: datetime) -> list[Claim]:
+    """`claim_post` for each slot, in one unit of work."""
+    return [claim_post(s, bank, slot.subscription_id, slot.local_day, slot.scheduled_for, now)
+            for slot in slots]
+
+
+def confirm_post(s: Session, post_id: int, message_id: str, thread_id: str | None, now: datetime) -> bool:
+    """The post is out: record where. (A claim skipped meanwhile was posted after all.)"""
+    return bool(s.connection().execute(
+        update(posts)
+        .where(posts.c.id == post_id, posts.c.status.in_(("claimed", "skipped")))
+        .values(status="posted", message_id=message_id, thread_id=thread_id, posted_at=now,
+                attempts=0, retry_at=None, skip_reason=None)
+    ).rowcount)
+
+
+def skip_claim(s: Session, post_id: int, reason: str) -> bool:
+    """Give up a posting claim for good, with the reason recorded."""
+    return bool(s.connection().execute(
+        update(posts).where(posts.c.id == post_id, posts.c.status == "claimed")
+        .values(status="skipped", skip_reason=reason[:200])
+    ).rowcount)
+
+
+def defer_post(s: Session, post_id: int, held_since: datetime | None, exc: BaseException,
+               now: datetime) -> datetime | None:
+    return claims.defer(s, POSTING, post_id, held_since, exc, now, status="claimed")
+
+
+def stale_post_claims(s: Session, now: datetime) -> list[PostRow]:
+    """Posting claims whose sender released them after an error, or died."""
+    return list(s.scalars(select(PostRow).where(
+        PostRow.status == "claimed", claims.retryable_where(POSTING, now))))
+
+
+def renew_post(s: Session, post_id: int, now: datetime) -> ChannelRef | None:
+    """Take over a stale posting claim; the channel to send to, or None when someone else has it."""
+    if not claims.renew(s, POSTING, post_id, now, posts.c.status == "claimed"):
+        return None
+    row = s.connection().execute(
+        select(groups.c.platform, groups.c.workspace, groups.c.channel)
+        .join(posts, posts.c.group_id == groups.c.id).where(posts.c.id == post_id)).first()
+    return _channel(row) if row else None
+
+
+# ----------------------------------------------------------------------- reveal
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One member's answer at the reveal: the joined text and what scoring needs beside it."""
+
+    member_id: int
+    user_id: str
+    text: str
+    late: bool
+    private: bool
+    votes: int
+    stored: Grading | None  # set when a retried reveal already wrote this member's result
+
+
+@dataclass(frozen=True, slots=True)
+class RevealWork:
+    """A claimed reveal: the post, where it goes, its question (None: no longer loaded), the answers."""
+
+    post: PostRow
+    channel: ChannelRef
+    question: Question | None
+    answers: list[Answer]
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """A member's scored answer to write once: its result row and its ledger lines."""
+
+    member_id: int
+    grading: Grading
+    late: bool
+    votes: int
+    points: int
+    ledger: tuple[tuple[str, int], ...]  # (reason, points), zero points left out
+
+
+def due_reveals(s: Session, now: datetime, post_id: int | None = None) -> list[int]:
+    """Posts past their deadline, then reveals left unfinished whose claim may be taken over."""
+    only = [posts.c.id == post_id] if post_id is not None else []
+    conn = s.connection()
+    due = conn.execute(select(posts.c.id).where(
+        posts.c.status == "posted", posts.c.deadline <= now, *only)).scalars().all()
+    stale = conn.execute(select(posts.c.id).where(
+        posts.c.status == "revealing", claims.retryable_where(REVEALING, now), *only)).scalars().all()
+    return [*due, *stale]
+
+
+def claim_reveal(s: Session, bank: Bank, post_id: int, now: datetime) -> RevealWork | None:
+    """Claim one post's reveal (None: another caller has it, or it is done) and gather its answers."""
+    claimed = s.connection().execute(
+        update(posts)
+        .where(posts.c.id == post_id,
+               or_(posts.c.status == "posted",
+                   (posts.c.status == "revealing") & claims.retryable_where(REVEALING, now)))
+        .values(status="revealing", reveal_claimed_at=now, retry_at=None)
+    ).rowcount
+    if claimed != 1:
+        return None
+    post = s.get(PostRow, post_id)
+    assert post is not None
+    group = s.get(GroupRow, post.group_id)
+    assert group is not None
+    question = bank.questions.get(post.question_id or "")
+    answers = _gather(s, post) if question else []
+    return RevealWork(post, ChannelRef(group.platform, group.workspace, group.channel), question, answers)
+
+
+def _gather(s: Session, post: PostRow) -> list[Answer]:
+    """Each member's answer as it stands at the reveal, and any grading already stored."""
+    replies = list(s.scalars(
+        select(ReplyRow)
+        .where(ReplyRow.post_id == post.id, ReplyRow.deleted == False)  # noqa: E712
+        .order_by(ReplyRow.at, ReplyRow.id)
+    ))
+    by_member: dict[int, list[ReplyRow]] = {}
+    for r in replies:
+        if r.is_answer:
+            by_member.setdefault(r.member_id, []).append(r)
+    votes = _votes(s, post, replies)
+    stored = {row.member_id: row for row in s.scalars(
+        select(AnswerResultRow).where(AnswerResultRow.post_id == post.id))}
+    users = dict(s.connection().execute(
+        select(MemberRow.id, MemberRow.user_id).where(MemberRow.id.in_(list(by_member)))  # type: ignore[union-attr]
+    ).all()) if by_member else {}
+    answers: list[Answer] = []
+    for member_id, parts in by_member.items():
+        on_time = [p for p in parts if not p.late]
+        existing = stored.get(member_id)
+        answers.append(Answer(
+            member_id=member_id, user_id=users[member_id],
+            text="\n".join(p.text for p in (on_time or parts)), late=not on_time,
+            private=any(p.private for p in parts), votes=votes.get(member_id, 0),
+            stored=_stored_grading(existing) if existing else None,
+        ))
+    return answers
+
+
+def _votes(s: Session, post: PostRow, live_replies: list[ReplyRow]) -> dict[int, int]:
+    """Distinct voters per answer author, counting only votes on live answer replies."""
+    answer_ids = {r.message_id for r in live_replies if r.is_answer}
+    voters: dict[int, set[int]] = {}
+    for v in s.scalars(select(VoteRow).where(VoteRow.post_id == post.id)):
+        if v.message_id in answer_ids and v.voter_id != v.target_id:
+            voters.setdefault(v.target_id, set()).add(v.voter_id)
+    return {member: len(vs) for member, vs in voters.items()}
+
+
+def _stored_grading(row: AnswerResultRow) -> Grading:
+    if row.grading:
+        return Grading.from_json(row.grading)
+    return Grading.from_flags(tuple(flag == "1" for flag in row.covered.split(",") if flag))
+
+
+def record_results(s: Session, post: PostRow, question: Question, scored: Iterable[Scored],
+                   now: datetime) -> None:
+    """Write each newly scored answer's result and its ledger lines, once (repeats are refused)."""
+    result_rows: list[dict[str, Any]] = []
+    ledger_rows: list[dict[str, Any]] = []
+    for r in scored:
+        result_rows.append(dict(
+            post_id=post.id, group_id=post.group_id, member_id=r.member_id, question_id=question.id,
+            topic=question.topic.value, covered=",".join("1" if c else "0" for c in r.grading.covered),
+            coverage=r.grading.ratio, grading=r.grading.to_json(), late=r.late, votes=r.votes,
+            points=r.points, at=now,
+        ))
+        ledger_rows.extend(
+            dict(group_id=post.group_id, member_id=r.member_id, reason=reason, points=points, at=now,
+                 ref=f"post:{post.id}")
+            for reason, points in r.ledger
+        )
+    conn = s.connection()
+    if result_rows:
+        conn.execute(_insert_new(s, results), result_rows)
+    if ledger_rows:
+        conn.execute(_insert_new(s, ledger), ledger_rows)
+
+
+def finish_reveal(s: Session, post_id: int, now: datetime) -> None:
+    s.connection().execute(
+        update(posts).where(posts.c.id == post_id).values(status="revealed", revealed_at=now))
+
+
+def defer_reveal(s: Session, post_id: int, held_since: datetime | None, exc: BaseException,
+                 now: datetime) -> datetime | None:
+    return claims.defer(s, REVEALING, post_id, held_since, exc, now, status="revealing")
