@@ -2,8 +2,7 @@
 
 The figures are read and computed in one unit of work off the event loop
 (`bot.store.digest_figures`, a fixed number of queries however many members
-the channel has); this module only shapes them: ranks with shared ties and the
-empty digest of a channel never seen.
+the channel has); this module only shapes them into what `render.digest` shows.
 """
 
 from __future__ import annotations
@@ -12,22 +11,14 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.domain import ChannelRef
-from bot.standings import DigestData, MissedPoint, Standing, week_start
+from bot.standings import DigestData, MissedPoint
 from bot.store import digest_figures as figures_store
+from bot.store.ledger import week_start
 
 if TYPE_CHECKING:
     from datetime import date
 
     from bot.standings import Standings
-
-
-def ranks(totals: list[tuple[str, int]]) -> tuple[Standing, ...]:
-    """Points best first as standings; ties share a rank (1, 2, 2, 4)."""
-    out: list[Standing] = []
-    for i, (uid, pts) in enumerate(totals):
-        rank = out[-1].rank if out and out[-1].points == pts else i + 1
-        out.append(Standing(rank, uid, pts))
-    return tuple(out)
 
 
 async def compute_digest(standings: Standings, channel: ChannelRef, week_of: date | None) -> DigestData:
@@ -41,7 +32,7 @@ async def compute_digest(standings: Standings, channel: ChannelRef, week_of: dat
         week_start=start_day,
         posts=f.posts,
         participation=f.participation,
-        top=ranks(f.ranked)[:5],
+        top=f.top,
         streak_leaders=tuple(f.streaks[:3]),
         coverage_by_topic=f.coverage,
         weakest_topic=f.weakest,

@@ -15,7 +15,7 @@ the digest rewards the habit the bot is built to form.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -24,14 +24,17 @@ from sqlmodel import Session, col, func, select
 
 from bot.content import Bank
 from bot.domain import ChannelRef, Topic
-from bot.selection import next_question
+from bot.store import ledger
 from bot.store.db import as_utc
 from bot.store.habits import AwayRow
+from bot.store.ledger import Standing
 from bot.store.models import AnswerResultRow, LedgerRow, MemberRow, PostRow, ReplyRow
 from bot.store.repo import Store
+from bot.store.standings import streak_run
 
 LIVE_POST = ("posted", "revealing", "revealed")
 ACTIVE_WINDOW = timedelta(days=28)
+TOP = 5
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ class DigestFigures:
     participation: float | None
     participation_prev: float | None
     answers_by_day: tuple[int, ...]
-    ranked: list[tuple[str, int]]  # (user id, points this week), best first, only positive
+    top: tuple[Standing, ...]  # the week's best by points, ties sharing a rank
     streaks: list[tuple[str, int]]  # (user id, current streak > 0), longest first
     coverage: dict[Topic, float]
     coverage_4wk: dict[Topic, float]
@@ -98,6 +101,8 @@ def figures(s: Session, bank: Bank, group_id: int, zone: ZoneInfo, window: Windo
     last_week = _week(s, group_id, zone, window.prev_start, window.start)
     cov = _coverage_by_topic(s, group_id, window.start, window.end)
     weakest = min(cov, key=lambda t: (cov[t], t.value)) if cov else None
+    from bot.store.posts import next_question  # posts' store module, owned by the daily loop
+
     upcoming = next_question(s, bank, group_id, weakest) if weakest else None
     return DigestFigures(
         posts=len(this_week.post_ids),
@@ -105,7 +110,7 @@ def figures(s: Session, bank: Bank, group_id: int, zone: ZoneInfo, window: Windo
         participation=this_week.participation,
         participation_prev=last_week.participation,
         answers_by_day=this_week.by_day,
-        ranked=ranked(s, group_id, window.start, window.end),
+        top=ledger.ranked(s, group_id, window.start, window.end)[:TOP],
         streaks=current_streaks(s, group_id, this_week.active, min(now, window.end)),
         coverage=cov,
         coverage_4wk=_coverage_by_topic(s, group_id, window.four_weeks_start, window.end),
@@ -168,17 +173,6 @@ def _week(s: Session, group_id: int, zone: ZoneInfo, start: datetime, end: datet
     return _Week(post_ids, frozenset(first_at), active, tuple(by_day))
 
 
-def ranked(s: Session, group_id: int, since: datetime, until: datetime) -> list[tuple[str, int]]:
-    """Points per member in the ledger window, best first (ties by user id), positive totals only."""
-    rows = s.exec(
-        select(MemberRow.user_id, func.sum(LedgerRow.points))
-        .join(MemberRow, MemberRow.id == LedgerRow.member_id)  # type: ignore[arg-type]
-        .where(LedgerRow.group_id == group_id, col(LedgerRow.at) >= since, col(LedgerRow.at) < until)
-        .group_by(MemberRow.user_id)
-    ).all()
-    return sorted(((uid, int(total)) for uid, total in rows if total and total > 0), key=lambda r: (-r[1], r[0]))
-
-
 # ------------------------------------------------------------------ streaks
 
 
@@ -216,28 +210,6 @@ def current_streaks(s: Session, group_id: int, member_ids: Iterable[int], now: d
             out.append((names[member_id], current))
     out.sort(key=lambda x: (-x[1], x[0]))
     return out
-
-
-def streak_run(posts: Sequence[tuple[int | None, datetime, str, datetime]], answered: set[int],
-               away: Sequence[tuple[datetime, datetime]], now: datetime) -> tuple[int, int]:
-    """(current, best) run of consecutive scheduled posts answered on time; the rule of `Standings.streaks`.
-
-    `posts` are (id, deadline, status, scheduled_for) in schedule order. A post
-    still open that the member has not answered yet does not break the run,
-    and neither does one scheduled while they were away.
-    """
-    run = best = 0
-    for post_id, deadline, status, scheduled in posts:
-        if post_id in answered:
-            run += 1
-            best = max(best, run)
-        elif status == "posted" and deadline > now:
-            continue  # still open: they may answer yet
-        elif any(start <= scheduled < end for start, end in away):
-            continue  # scheduled while they were away
-        else:
-            run = 0
-    return run, best
 
 
 # ------------------------------------------------------------ coverage and bests
