@@ -256,7 +256,7 @@ class SlackAdapter:
         async with self._work("app_home_opened", body):
             if event.get("tab", "home") != "home" or not event.get("user"):
                 return
-            view = self.core.home_view("slack", inbound.team_id(body), str(event["user"]))
+            view = await self.core.home_view("slack", inbound.team_id(body), str(event["user"]))
             await self.port.publish_home(str(event["user"]), view)
 
     async def _on_command(self, ack: Any, body: dict, respond: Any) -> None:
