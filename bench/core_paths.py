@@ -5,7 +5,10 @@
 Seeds one channel with a subscription, `days` daily questions and `members`
 answering each (through the real core and the in-memory port), then times:
 recording one answer, one reveal, a leaderboard, a member's stats and the
-weekly digest. Nothing here asserts: read the numbers, compare across changes.
+weekly digest (wall time, database and chart threads included), and the CPU
+one `/mlsd leaderboard` costs this process (`time.process_time()` over many
+calls: what limits acks under concurrency, since threads share one GIL).
+Nothing here asserts: read the numbers, compare across changes.
 """
 
 from __future__ import annotations
@@ -84,6 +87,15 @@ async def main(members: int, days: int, database_url: str | None) -> None:
             await core.handle(SlashCommand(CHANNEL, f"U{i}", text, f"{name}-{i}"))
             _timed(samples, started)
         _report(name, samples)
+    print()
+    for window in ("week", "month", "all"):
+        calls = 500
+        cpu, wall = time.process_time(), time.perf_counter()
+        for i in range(calls):
+            await core.handle(SlashCommand(CHANNEL, f"U{i % members}", f"leaderboard {window}", f"cpu-{window}-{i}"))
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        print(f"{'leaderboard ' + window + ' CPU':<28} n={calls:>5}  {cpu / calls * 1000:8.3f} ms CPU per command  "
+              f"(wall {wall / calls * 1000:.3f} ms)")
     store.close()
 
 
