@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
 from datetime import timedelta
-from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -31,12 +29,6 @@ from bot.schedule_spec import WEEKDAYS, format_window
 from bot.standings import Standings
 from bot.store import channels
 from bot.store.models import SubscriptionRow
-
-
-async def _settled(value: Any) -> Any:
-    """Transitional: await what Practice returns once its methods are async (their owner's change)."""
-    return await value if inspect.isawaitable(value) else value
-
 
 HELP = [
     ("help", "this list"),
@@ -211,7 +203,7 @@ class Commands:
             window=command.window_length or base.window,
             blind=command.blind,  # re-subscribing without `blind` turns it off
         )
-        sub, what = await _settled(self.practice.subscribe(event.channel, command.topic, spec, event.user_id))
+        sub, what = await self.practice.subscribe(event.channel, command.topic, spec, event.user_id)
         if command.skip_dates:
             await self.habits.add_skip_dates(sub.id or 0, command.skip_dates)
         if command.digest_weekday is not None:
@@ -241,7 +233,7 @@ class Commands:
 
     async def _unsubscribe(self, event: SlashCommand, command: Command) -> Reply:
         assert command.topic is not None
-        stopped = await _settled(self.practice.unsubscribe(event.channel, command.topic))
+        stopped = await self.practice.unsubscribe(event.channel, command.topic)
         if not stopped:
             what = "any topic" if command.topic == ALL else f"`{command.topic}`"
             return Reply(render.error(
