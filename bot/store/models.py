@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Column, DateTime, Text, UniqueConstraint
+from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -69,11 +69,15 @@ class PostRow(SQLModel, table=True):
     """One daily question in one channel: claimed, then posted, then revealed."""
 
     __tablename__ = "posts"
-    __table_args__ = (UniqueConstraint("subscription_id", "local_date"),)
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "local_date"),
+        # A channel's posts in schedule order with what a streak reads (covering; 0005).
+        Index("ix_posts_group_scheduled", "group_id", "scheduled_for", "id", "status", "deadline"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     subscription_id: int = Field(foreign_key="subscriptions.id", index=True)
-    group_id: int = Field(foreign_key="groups.id", index=True)
+    group_id: int = Field(foreign_key="groups.id")
     topic: str = Field(max_length=32)
     question_id: str | None = Field(default=None, max_length=120)
     local_date: date
@@ -104,11 +108,15 @@ class ReplyRow(SQLModel, table=True):
     """
 
     __tablename__ = "replies"
-    __table_args__ = (UniqueConstraint("post_id", "message_id"),)
+    __table_args__ = (
+        UniqueConstraint("post_id", "message_id"),
+        # A member's on-time answers, found without reading the rows (streaks; 0005).
+        Index("ix_replies_member_answers", "member_id", "is_answer", "late", "deleted", "post_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     post_id: int = Field(foreign_key="posts.id", index=True)
-    member_id: int = Field(foreign_key="members.id", index=True)
+    member_id: int = Field(foreign_key="members.id")
     message_id: str = Field(max_length=64)
     text: str
     is_answer: bool = True
@@ -137,12 +145,18 @@ class AnswerResultRow(SQLModel, table=True):
     """A member's scored answer to one post, written once at the reveal."""
 
     __tablename__ = "answer_results"
-    __table_args__ = (UniqueConstraint("post_id", "member_id"),)
+    __table_args__ = (
+        UniqueConstraint("post_id", "member_id"),
+        # A channel's results over a time range (the digest; 0005).
+        Index("ix_answer_results_group_at", "group_id", "at"),
+        # One member's results in one channel, over a time range or by topic, covering (/mlsd stats; 0005).
+        Index("ix_answer_results_member_group", "member_id", "group_id", "at", "late", "topic", "coverage"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     post_id: int = Field(foreign_key="posts.id", index=True)
-    group_id: int = Field(foreign_key="groups.id", index=True)
-    member_id: int = Field(foreign_key="members.id", index=True)
+    group_id: int = Field(foreign_key="groups.id")
+    member_id: int = Field(foreign_key="members.id")
     question_id: str = Field(max_length=120)
     topic: str = Field(max_length=32)
     covered: str = Field(default="", max_length=32)  # "1,0,1,1" per key point
@@ -160,11 +174,22 @@ class LedgerRow(SQLModel, table=True):
     """Append-only points. Every leaderboard is a query over this table."""
 
     __tablename__ = "ledger"
-    __table_args__ = (UniqueConstraint("group_id", "member_id", "reason", "ref"),)
+    __table_args__ = (
+        UniqueConstraint("group_id", "member_id", "reason", "ref"),
+        # Indexes of 0005, each covering the query it serves, so no leaderboard reads a row:
+        # the newest id of a group (the leaderboard cache's version),
+        Index("ix_ledger_group_version", "group_id", "id"),
+        # week/month boards and the digest (a range of one group's time),
+        Index("ix_ledger_group_at", "group_id", "at", "member_id", "points"),
+        # the all-time board (summed in member order, no sort),
+        Index("ix_ledger_group_member", "group_id", "member_id", "points"),
+        # and the channels a member has points in.
+        Index("ix_ledger_member_group", "member_id", "group_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    group_id: int = Field(foreign_key="groups.id", index=True)
-    member_id: int = Field(foreign_key="members.id", index=True)
+    group_id: int = Field(foreign_key="groups.id")
+    member_id: int = Field(foreign_key="members.id")
     reason: str = Field(max_length=32)
     points: int
     at: datetime = Field(sa_column=utc_column(nullable=False))
@@ -195,12 +220,16 @@ class QuizSessionRow(SQLModel, table=True):
 
 class QuizAttemptRow(SQLModel, table=True):
     __tablename__ = "quiz_attempts"
-    __table_args__ = (UniqueConstraint("session_id", "item_id"),)
+    __table_args__ = (
+        UniqueConstraint("session_id", "item_id"),
+        # One member's attempts in one channel by topic, covering (/mlsd stats; 0005).
+        Index("ix_quiz_attempts_member_group", "member_id", "group_id", "topic", "correct"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     session_id: int = Field(foreign_key="quiz_sessions.id", index=True)
     group_id: int = Field(foreign_key="groups.id", index=True)
-    member_id: int = Field(foreign_key="members.id", index=True)
+    member_id: int = Field(foreign_key="members.id")
     item_id: str = Field(max_length=120)
     topic: str = Field(max_length=32)
     choice: int
