@@ -221,29 +221,48 @@ class Practice:
 
     async def _post_due(self, now: datetime, report: DueReport, subscription_id: int | None = None) -> None:
         since = (now - LOOKBACK).date() - timedelta(days=1)  # local dates run up to a day behind UTC
-        slots = await self.rt.store.run(
-            posts.plan_due, since, functools.partial(self._plan, now=now), subscription_id)
-        skips = [slot for slot in slots if slot.skip_reason]
-        if skips:
-            for slot in await self.rt.store.run(posts.record_skips, skips, now):
-                log.warning("skipped post of subscription %s for %s: %s",
-                            slot.subscription_id, slot.local_day, slot.skip_reason)
-                report.skipped.append(slot.subscription_id)
-        wanted = [slot for slot in slots if not slot.skip_reason]
-        sends: list[asyncio.Task[str | int | None]] = []
-        for batch in _chunks(wanted, CLAIM_BATCH):
+        plan = functools.partial(self._plan, now=now)
+        store = self.rt.store
+        if subscription_id is not None:
+            # A scheduled job: plan, record skips and claim in one unit of work.
+            batches: list[Sequence[posts.Slot]] = []
             try:
-                claims = await self.rt.store.run(posts.claim_posts, self.rt.bank, batch, now)
+                skipped, first = await store.run(posts.claim_due, self.rt.bank, since, plan, subscription_id, now)
+            except Exception as exc:
+                log.exception("posting for subscription %s failed", subscription_id)
+                report.failed.append(f"subscription {subscription_id}: {exc!r}")
+                return
+        else:
+            slots = await store.run(posts.plan_due, since, plan)
+            skips = [slot for slot in slots if slot.skip_reason]
+            skipped = await store.run(posts.record_skips, skips, now) if skips else []
+            first = []
+            batches = list(_chunks([slot for slot in slots if not slot.skip_reason], CLAIM_BATCH))
+        for slot in skipped:
+            log.warning("skipped post of subscription %s for %s: %s",
+                        slot.subscription_id, slot.local_day, slot.skip_reason)
+            report.skipped.append(slot.subscription_id)
+        sends: list[asyncio.Task[str | int | None]] = []
+        self._start_sends(first, report, sends)
+        for batch in batches:
+            try:
+                claims = await store.run(posts.claim_posts, self.rt.bank, batch, now)
             except Exception as exc:  # one broken batch must not stop the others
-                log.exception("claiming posts for subscriptions %s failed", [s.subscription_id for s in batch])
-                report.failed.append(f"subscriptions {[s.subscription_id for s in batch]}: {exc!r}")
+                ids = [slot.subscription_id for slot in batch]
+                log.exception("claiming posts for subscriptions %s failed", ids)
+                report.failed.append(f"subscriptions {ids}: {exc!r}")
                 continue
-            for claim in claims:
-                if claim.error:
-                    report.failed.append(claim.error)
-                elif claim.created:
-                    sends.append(asyncio.create_task(self._guarded(self._deliver(claim), claim.post)))
+            self._start_sends(claims, report, sends)
         _report_sends(report, await asyncio.gather(*sends))
+
+    def _start_sends(self, claims: Iterable[posts.Claim], report: DueReport,
+                     sends: list[asyncio.Task[str | int | None]]) -> None:
+        """Send each fresh claim in its own task (the fan-out's bound is in `_pace`)."""
+        for claim in claims:
+            if claim.error:
+                report.failed.append(claim.error)
+            elif claim.created:
+                sends.append(asyncio.create_task(self._guarded(self._deliver(claim), claim.post)))
 
     async def post_for(
         self, subscription_id: int, local_day: date, scheduled_for: datetime

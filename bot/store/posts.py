@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -51,6 +51,43 @@ ledger: Table = LedgerRow.__table__  # type: ignore[attr-defined]
 
 POSTING = claims.ClaimColumns(PostRow)  # held since claimed_at while status == "claimed"
 REVEALING = claims.ClaimColumns(PostRow, held_since="reveal_claimed_at")  # while "revealing"
+
+# Every status but "skipped" has used its question (bot.selection.USED_STATUSES); a plain
+# comparison instead of IN (...) keeps the statements below free of per-call expansion.
+_USED = posts.c.status != "skipped"
+assert set(USED_STATUSES) == {"claimed", "posted", "revealing", "revealed"}
+
+# The fan-out's statements, built once: executing a prebuilt statement reuses its
+# compiled form, where building one per call costs more CPU than SQLite's work.
+_SUB_AND_CHANNEL = (
+    select(subs.c.group_id, subs.c.topic, subs.c.window_minutes, subs.c.blind,
+           groups.c.platform, groups.c.workspace, groups.c.channel)
+    .join(groups, groups.c.id == subs.c.group_id)
+    .where(subs.c.id == bindparam("sid"))
+)
+_MADE = select(func.count()).select_from(posts).where(posts.c.subscription_id == bindparam("sid"), _USED)
+_HISTORY = (
+    select(posts.c.question_id, func.max(posts.c.id))
+    .where(posts.c.group_id == bindparam("gid"), posts.c.topic == bindparam("topic"), _USED,
+           posts.c.question_id.is_not(None))
+    .group_by(posts.c.question_id)
+)
+_COVERAGE = (
+    select(results.c.question_id, func.avg(results.c.coverage))
+    .where(results.c.group_id == bindparam("gid"), results.c.topic == bindparam("topic"))
+    .group_by(results.c.question_id)
+)
+_CLAIM = {
+    "sqlite": sqlite.insert(posts).on_conflict_do_nothing().returning(posts.c.id),
+    "postgresql": postgresql.insert(posts).on_conflict_do_nothing().returning(posts.c.id),
+}
+_CONFIRM = (
+    update(posts)
+    .where(posts.c.id == bindparam("pid"),
+           or_(posts.c.status == "claimed", posts.c.status == "skipped"))
+    .values(status="posted", message_id=bindparam("mid"), thread_id=bindparam("tid"),
+            posted_at=bindparam("at"), attempts=0, retry_at=None, skip_reason=None)
+)
 
 
 def _insert_new(s: Session, table: Table) -> Any:
@@ -91,28 +128,35 @@ class Slot:
     skip_reason: str | None = None
 
 
+def _due_statements(one: bool) -> tuple[Any, Any, Any]:
+    active = [subs.c.active == True, subs.c.paused_reason.is_(None)]  # noqa: E712
+    taken = [posts.c.local_date >= bindparam("since")]
+    holidays = [skip_dates.c.local_date >= bindparam("since")]
+    if one:
+        active.append(subs.c.id == bindparam("sid"))
+        taken.append(posts.c.subscription_id == bindparam("sid"))
+        holidays.append(skip_dates.c.subscription_id == bindparam("sid"))
+    return (select(SubscriptionRow).where(*active),
+            select(posts.c.subscription_id, posts.c.local_date).where(*taken),
+            select(skip_dates.c.subscription_id, skip_dates.c.local_date).where(*holidays))
+
+
+_DUE = {False: _due_statements(False), True: _due_statements(True)}
+
+
 def due_subscriptions(s: Session, since_day: date, subscription_id: int | None = None) -> list[DueSubscription]:
     """Active, unpaused subscriptions (or just one), with their holidays and taken dates from `since_day`."""
-    query = select(SubscriptionRow).where(
-        SubscriptionRow.active == True,  # noqa: E712
-        SubscriptionRow.paused_reason == None,  # noqa: E711
-    )
-    taken_q = select(posts.c.subscription_id, posts.c.local_date).where(posts.c.local_date >= since_day)
-    skip_q = select(skip_dates.c.subscription_id, skip_dates.c.local_date).where(
-        skip_dates.c.local_date >= since_day)
-    if subscription_id is not None:
-        query = query.where(SubscriptionRow.id == subscription_id)
-        taken_q = taken_q.where(posts.c.subscription_id == subscription_id)
-        skip_q = skip_q.where(skip_dates.c.subscription_id == subscription_id)
-    rows = list(s.scalars(query))
+    query, taken_q, skip_q = _DUE[subscription_id is not None]
+    params = {"since": since_day, "sid": subscription_id}
+    rows = list(s.scalars(query, params))
     if not rows:
         return []
     conn = s.connection()
     taken: dict[int, set[date]] = {}
-    for sid, day in conn.execute(taken_q):
+    for sid, day in conn.execute(taken_q, params):
         taken.setdefault(sid, set()).add(day)
     holidays: dict[int, set[date]] = {}
-    for sid, day in conn.execute(skip_q):
+    for sid, day in conn.execute(skip_q, params):
         holidays.setdefault(sid, set()).add(day)
     return [
         DueSubscription(r, frozenset(holidays.get(r.id or 0, ())), frozenset(taken.get(r.id or 0, ())))
@@ -164,29 +208,17 @@ def _post_on(s: Session, subscription_id: int, local_day: date) -> PostRow | Non
 
 
 def _made(s: Session, subscription_id: int) -> int:
-    return int(s.connection().execute(
-        select(func.count()).select_from(posts).where(
-            posts.c.subscription_id == subscription_id, posts.c.status.in_(USED_STATUSES))
-    ).scalar_one())
+    return int(s.connection().execute(_MADE, {"sid": subscription_id}).scalar_one())
 
 
 def question_history(s: Session, group_id: int, topic: Topic) -> dict[str, int]:
     """Each question the group has used on `topic`, with the id of its latest post: one row per question."""
-    rows = s.connection().execute(
-        select(posts.c.question_id, func.max(posts.c.id))
-        .where(posts.c.group_id == group_id, posts.c.topic == topic.value,
-               posts.c.status.in_(USED_STATUSES), posts.c.question_id.is_not(None))
-        .group_by(posts.c.question_id)
-    )
+    rows = s.connection().execute(_HISTORY, {"gid": group_id, "topic": topic.value})
     return {qid: int(last) for qid, last in rows}
 
 
 def question_coverage(s: Session, group_id: int, topic: Topic) -> dict[str, float]:
-    rows = s.connection().execute(
-        select(results.c.question_id, func.avg(results.c.coverage))
-        .where(results.c.group_id == group_id, results.c.topic == topic.value)
-        .group_by(results.c.question_id)
-    )
+    rows = s.connection().execute(_COVERAGE, {"gid": group_id, "topic": topic.value})
     return {qid: float(avg) for qid, avg in rows}
 
 
@@ -200,19 +232,12 @@ def unused_count(s: Session, bank: Bank, group_id: int, topic: Topic) -> int:
     return unused_left(bank, topic, question_history(s, group_id, topic))
 
 
-_SUB_AND_CHANNEL = (
-    select(subs.c.group_id, subs.c.topic, subs.c.window_minutes, subs.c.blind,
-           groups.c.platform, groups.c.workspace, groups.c.channel)
-    .join(groups, groups.c.id == subs.c.group_id)
-)
-
-
 def claim_post(
     s: Session, bank: Bank, subscription_id: int, local_day: date, scheduled_for: datetime, now: datetime
 ) -> Claim:
     """Choose the slot's question and claim its post; whoever loses the claim gets the existing post."""
     conn = s.connection()
-    sub = conn.execute(_SUB_AND_CHANNEL.where(subs.c.id == subscription_id)).first()
+    sub = conn.execute(_SUB_AND_CHANNEL, {"sid": subscription_id}).first()
     if sub is None:
         raise LookupError(f"subscription {subscription_id} does not exist")
     channel = _channel(sub)
@@ -239,7 +264,7 @@ def claim_post(
         deadline=max(scheduled_for, now) + timedelta(minutes=sub.window_minutes), status="claimed",
         claimed_at=now, blind=bool(sub.blind), attempts=0,
     )
-    new_id = conn.execute(_insert_new(s, posts).values(**values).returning(posts.c.id)).scalar()
+    new_id = conn.execute(_CLAIM[s.get_bind().dialect.name], values).scalar()
     if new_id is None:
         existing = _post_on(s, subscription_id, local_day)
         assert existing is not None
@@ -249,19 +274,34 @@ def claim_post(
 
 
 def claim_posts(s: Session, bank: Bank, slots: Iterable[Slot], now: datetime) -> list[Claim]:
-    """`claim_post` for each slot, in one unit of work."""
-    return [claim_post(s, bank, slot.subscription_id, slot.local_day, slot.scheduled_for, now)
-            for slot in slots]
+    """`claim_post` for each slot, in one unit of work; a subscription deleted meanwhile is an error claim."""
+    out: list[Claim] = []
+    for slot in slots:
+        try:
+            out.append(claim_post(s, bank, slot.subscription_id, slot.local_day, slot.scheduled_for, now))
+        except LookupError as exc:  # raised before anything was written
+            out.append(Claim(
+                PostRow(subscription_id=slot.subscription_id, group_id=slot.group_id, topic=slot.topic,
+                        local_date=slot.local_day, scheduled_for=slot.scheduled_for,
+                        deadline=slot.scheduled_for, claimed_at=now),
+                None, error=str(exc)))
+    return out
+
+
+def claim_due(
+    s: Session, bank: Bank, since_day: date, plan: Callable[[DueSubscription], list[Slot]],
+    subscription_id: int, now: datetime,
+) -> tuple[list[Slot], list[Claim]]:
+    """One subscription's scheduled job in one unit of work: its due slots, skips recorded, posts claimed."""
+    slots = plan_due(s, since_day, plan, subscription_id)
+    skipped = record_skips(s, [slot for slot in slots if slot.skip_reason], now)
+    return skipped, claim_posts(s, bank, [slot for slot in slots if not slot.skip_reason], now)
 
 
 def confirm_post(s: Session, post_id: int, message_id: str, thread_id: str | None, now: datetime) -> bool:
     """The post is out: record where. (A claim skipped meanwhile was posted after all.)"""
     return bool(s.connection().execute(
-        update(posts)
-        .where(posts.c.id == post_id, posts.c.status.in_(("claimed", "skipped")))
-        .values(status="posted", message_id=message_id, thread_id=thread_id, posted_at=now,
-                attempts=0, retry_at=None, skip_reason=None)
-    ).rowcount)
+        _CONFIRM, {"pid": post_id, "mid": message_id, "tid": thread_id, "at": now}).rowcount)
 
 
 def skip_claim(s: Session, post_id: int, reason: str) -> bool:
