@@ -12,10 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
-import snowballstemmer
-
-_STEMMER = snowballstemmer.stemmer("english")
 _WORD = re.compile(r"[a-z0-9]+")
 _NUMBER_UNIT = re.compile(r"(?<=\d)(?=[a-z])|(?<=[a-z])(?=\d)")
 # A sentence ends at . ! ? followed by space, or at a line break; a bullet starts one.
@@ -35,9 +33,18 @@ STOPWORDS = frozenset((
 _DERIVED = {"leakag": "leak"}
 
 
+@lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    """Snowball's English stemmer, made on first use: the package imports every language's
+    stemmer (about 3 MB), which a bot that has not graded anything yet need not hold."""
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
+
+
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    stemmed = _STEMMER.stemWord(word)
+    stemmed = _stemmer().stemWord(word)
     return _DERIVED.get(stemmed, stemmed)
 
 
