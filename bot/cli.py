@@ -183,6 +183,22 @@ def _run(args: argparse.Namespace) -> int:
         return 2
 
 
+async def _until_stopped(stop: asyncio.Event, adapters: Sequence[PlatformAdapter]) -> int:
+    """Wait for SIGTERM/SIGINT (exit status 0) or for an adapter whose connection died for
+    good (its optional `died()` returns why; exit status 1, so a supervisor restarts the bot
+    rather than leaving it running deaf)."""
+    waits = [asyncio.ensure_future(stop.wait())]
+    waits += [asyncio.ensure_future(died()) for a in adapters if (died := getattr(a, "died", None))]
+    done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    deaths = [task.result() for task in waits[1:] if task in done]
+    if deaths:
+        log.critical("mlsd-bot: stopping with exit status 1: %s", "; ".join(deaths))
+        return 1
+    return 0
+
+
 async def serve(settings: Settings, platforms: Sequence[str], http_port: int | None = None) -> int:
     """Run the adapters and the scheduler until SIGTERM/SIGINT, then stop in order."""
     from scheduler.service import BotScheduler
@@ -198,6 +214,7 @@ async def serve(settings: Settings, platforms: Sequence[str], http_port: int | N
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     started = False
+    status = 0
     try:
         if "slack" in platforms:
             from adapters.slack.app import create_adapter as create_slack
@@ -214,7 +231,7 @@ async def serve(settings: Settings, platforms: Sequence[str], http_port: int | N
         await scheduler.start()
         started = True
         log.info("mlsd-bot running on %s", ", ".join(platforms))
-        await stop.wait()
+        status = await _until_stopped(stop, adapters)
         log.info("shutting down: no new events, finishing in-flight work")
     finally:
         if started:
@@ -222,7 +239,7 @@ async def serve(settings: Settings, platforms: Sequence[str], http_port: int | N
         for adapter in adapters:
             await adapter.stop()
         core.rt.store.close()
-    return 0
+    return status
 
 
 def _slack_manifest(args: argparse.Namespace) -> int:

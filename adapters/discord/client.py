@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -22,13 +22,27 @@ from discord import app_commands
 
 from adapters.discord import inbound
 from adapters.discord.commands import build_group
-from adapters.discord.inbound import Where
+from adapters.discord.inbound import Where, emoji_for
 from adapters.discord.outbound import DiscordPort
+from adapters.discord.pace import Pace
 from adapters.discord.render import ALLOWED_MENTIONS, AnswerModal, Part, custom_id, render
 from bot.config import Settings
-from bot.core import Core
-from bot.domain import InboundEvent, Outcome, Reply
-from bot.ports import AdapterError
+from bot.core import Core, NotRecorded
+from bot.domain import (
+    Bold,
+    InboundEvent,
+    Message,
+    MessageKind,
+    Outcome,
+    ReactionAdded,
+    ReactionRemoved,
+    Reply,
+    ReplyEdited,
+    Section,
+    Text,
+    ThreadReply,
+)
+from bot.ports import AdapterError, PlatformError
 from bot.render import ANSWER_PRIVATELY_ACTION
 
 log = logging.getLogger(__name__)
@@ -39,6 +53,27 @@ DISCORD_GATEWAY = "wss://gateway.discord.gg/"
 # Replies that go to the whole channel when they succeed; everything else is ephemeral.
 PUBLIC_COMMANDS = frozenset({"leaderboard", "subscribe", "unsubscribe"})
 
+# Discord never delivers a gateway event twice, so a member's answer (edit, vote) that could
+# not be stored is tried again here: after each of these pauses (seconds), then given up on
+# and the member is told. Every attempt hands the core the same event, so its event-id ledger
+# records it once however many attempts it took. About 2 s in all: a database that is still
+# failing after that will not recover while the member waits.
+RECORD_RETRY_DELAYS = (0.25, 0.5, 1.0)
+
+# What a member reads when their words could not be stored: (what happened, what to do).
+NOT_RECORDED: dict[type, tuple[str, str]] = {
+    ThreadReply: ("Your answer was not recorded.",
+                  "I could not save it just now. Please post it again in this thread."),
+    ReplyEdited: ("Your edit was not recorded.",
+                  "I could not save it just now, so the earlier version is what counts. "
+                  "Please edit your message again."),
+    ReactionAdded: ("Your {emoji} vote on this answer was not recorded.",
+                    "I could not save it just now. Please remove your reaction and add it again."),
+    ReactionRemoved: ("Taking back your {emoji} vote on this answer was not recorded.",
+                      "I could not save it just now, so the vote still counts. "
+                      "Please add the reaction and remove it again."),
+}
+
 MESSAGE_CONTENT_HELP = (
     "Discord refused the connection (close code 4014): the bot asks for the privileged "
     "Message Content intent, which is not enabled for this application. Open "
@@ -46,6 +81,15 @@ MESSAGE_CONTENT_HELP = (
     "Privileged Gateway Intents, turn on MESSAGE CONTENT INTENT, save, and start mlsd-bot again. "
     "(The bot needs it to read answers posted in question threads.)"
 )
+
+
+# The gateway close codes discord.py does not reconnect after, and what to do about them.
+CLOSE_CODES = {
+    4004: "authentication failed: Discord no longer accepts DISCORD_TOKEN (was it reset?); "
+          "set the current bot token and start mlsd-bot again",
+    4010: "invalid shard", 4011: "sharding required", 4012: "invalid gateway API version",
+    4013: "invalid intents", 4014: "a privileged intent is not enabled for this application",
+}
 
 
 class DiscordStartError(AdapterError):  # type: ignore[valid-type,misc]
@@ -76,7 +120,8 @@ def explain(exc: BaseException) -> str:
         return ("Discord rejected DISCORD_TOKEN (401). Copy the bot token again from the developer "
                 "portal (Bot -> Reset Token) and set DISCORD_TOKEN.")
     if isinstance(exc, discord.ConnectionClosed):
-        return f"the Discord gateway closed the connection (code {exc.code}: {exc.reason or 'no reason'})."
+        meaning = CLOSE_CODES.get(exc.code or 0, exc.reason or "no reason given")
+        return f"the Discord gateway closed the connection (code {exc.code}: {meaning})."
     return f"could not connect to Discord: {exc.__class__.__name__}: {exc}"
 
 
@@ -127,6 +172,8 @@ class DiscordAdapter:
         ready_timeout: float = 60.0,
         archive_after_reveal: int | None = 1440,
         on_event: Callable[[InboundEvent, Outcome], None] | None = None,
+        record_retry_delays: Sequence[float] = RECORD_RETRY_DELAYS,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if settings.discord_token is None:
             raise DiscordStartError("DISCORD_TOKEN is not set.")
@@ -137,9 +184,14 @@ class DiscordAdapter:
         self.core = core
         self.ready_timeout = ready_timeout
         self.on_event = on_event
+        self.record_retry_delays = tuple(record_retry_delays)
+        self._sleep = sleep  # the pause between attempts (a test drops its database fault there)
         self.ready = asyncio.Event()
+        self._dead = asyncio.Event()
+        self.death = ""  # why the client stopped on its own (see `died`)
+        self.pace = Pace()  # every REST call waits its turn under Discord's global limit
         self.client = _Client(self, intents=intents(), allowed_mentions=ALLOWED_MENTIONS,
-                              guild_ready_timeout=guild_ready_timeout)
+                              guild_ready_timeout=guild_ready_timeout, http_trace=self.pace.trace_config())
         self.tree = app_commands.CommandTree(self.client)
         self.tree.add_command(build_group(self.run_command))
         self.port = DiscordPort(self.client, archive_after_reveal=archive_after_reveal)
@@ -188,11 +240,28 @@ class DiscordAdapter:
             log.info("discord: /mlsd synced %s (%d command)", where, len(synced))
 
     def _client_ended(self, task: asyncio.Task[None]) -> None:
-        if task.cancelled() or self._stopping:
+        """discord.py reconnects and resumes by itself after a dropped connection; its task ends
+        only when it gives up (a close code it may not retry, such as 4004) or the client was
+        closed behind our back. Either way the bot would run on deaf: say why, and let `died`
+        wake whoever runs the process."""
+        if self._stopping:
             return
-        error = task.exception()
-        if error is not None:
-            log.critical("discord: the client stopped: %s", explain(error), exc_info=error)
+        error = None if task.cancelled() else task.exception()
+        self.death = (f"the Discord connection is gone and will not come back: {explain(error)}" if error
+                      else "the Discord client closed unexpectedly; no more events will arrive.")
+        # The explanation is the whole story for a close code; anything else gets its traceback.
+        known = isinstance(error, discord.ConnectionClosed | discord.LoginFailure | discord.PrivilegedIntentsRequired)
+        log.critical("discord: %s", self.death, exc_info=None if known else error)
+        self._dead.set()
+
+    async def died(self) -> str:
+        """Wait until the client stops without `stop()` being called; returns why.
+
+        `mlsd-bot run` waits on this next to SIGTERM and exits non-zero when it returns,
+        so a supervisor (Docker, systemd) starts a fresh process instead of a deaf one.
+        """
+        await self._dead.wait()
+        return self.death
 
     async def stop(self) -> None:
         self._stopping = True
@@ -232,11 +301,61 @@ class DiscordAdapter:
             task.add_done_callback(self._inflight.discard)
         return True
 
-    async def _handle(self, event: InboundEvent) -> Outcome:
-        outcome = await self.core.handle(event)
+    async def _handle(self, event: InboundEvent, channel_id: int | None = None) -> Outcome:
+        """Hand the event to the core; `channel_id` is where the member's message lives, for
+        telling them if their answer could not be stored."""
+        outcome = await self._record(event, channel_id)
         if self.on_event is not None:
             self.on_event(event, outcome)
         return outcome
+
+    async def _record(self, event: InboundEvent, channel_id: int | None) -> Outcome:
+        """`Core.handle`, tried again (the same event) while the core says it could not store it."""
+        attempts = len(self.record_retry_delays) + 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self.core.handle(event)
+            except NotRecorded as exc:
+                if attempt == attempts:
+                    log.error("discord: %s after %d attempts; telling the member to send it again",
+                              exc, attempts)
+                    await self._tell_not_recorded(event, channel_id)
+                    return Outcome(notes=["not_recorded"])
+                delay = self.record_retry_delays[attempt - 1]
+                log.warning("discord: %s (attempt %d of %d); trying again in %.2fs", exc, attempt, attempts, delay)
+                await self._sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _tell_not_recorded(self, event: InboundEvent, channel_id: int | None) -> None:
+        """A reply to the member's message saying plainly that it did not count and what to do.
+
+        Only in question threads: while the database fails, every message in every thread
+        fails, and a chat message elsewhere (or a line too short to be an answer) needs no
+        apology. A delete has no message left to reply to: it is only logged.
+        """
+        wording = NOT_RECORDED.get(type(event))
+        if wording is None or channel_id is None or getattr(event, "from_bot", False):
+            return
+        if isinstance(event, ThreadReply) and len(event.text.strip()) < self.settings.min_answer_chars:
+            return
+        if not self._is_question_place(channel_id, getattr(event, "thread_id", None)):
+            return
+        user_id = event.user_id  # type: ignore[attr-defined]
+        headline, advice = (w.format(emoji=emoji_for(getattr(event, "reaction", ""))) for w in wording)
+        notice = Message(title=None, kind=MessageKind.ERROR, sections=(Section(Text.of(Bold(headline), " ", advice)),))
+        try:
+            await self.port.reply_to_message(event.channel, channel_id, event.message_id, notice,  # type: ignore[attr-defined]
+                                             mention=user_id)
+        except PlatformError as exc:
+            log.error("discord: could not tell %s that %s was not recorded: %s", user_id, event.event_id, exc)
+
+    def _is_question_place(self, channel_id: int, thread_id: str | None) -> bool:
+        """A thread the bot started (daily questions), or a question post in fallback mode."""
+        channel = self.client.get_channel(channel_id)
+        user = self.client.user
+        if isinstance(channel, discord.Thread):
+            return user is None or channel.owner_id == user.id
+        return thread_id is not None and self.port.is_fallback(thread_id)
 
     async def where(self, channel_id: int, guild_id: int | None, hint: object = None) -> Where | None:
         """The parent channel (and thread) of a channel id, from the cache or one REST lookup."""
@@ -269,7 +388,7 @@ class DiscordAdapter:
         if event is None:
             return
         self.port.locate(event.message_id, message.channel.id)
-        await self._handle(event)
+        await self._handle(event, message.channel.id)
 
     async def on_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
         if not self._enter():
@@ -279,7 +398,7 @@ class DiscordAdapter:
         if event is None:
             return
         self.port.locate(event.message_id, payload.channel_id)
-        await self._handle(event)
+        await self._handle(event, payload.channel_id)
 
     async def on_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
         if not self._enter():
@@ -294,7 +413,8 @@ class DiscordAdapter:
         where = await self.where(payload.channel_id, payload.guild_id)
         if where is not None:
             user = self.client.user
-            await self._handle(inbound.reaction(payload, where, user.id if user else None, delivery))
+            await self._handle(inbound.reaction(payload, where, user.id if user else None, delivery),
+                               payload.channel_id)
 
     # ------------------------------------------------------------- interactions
 

@@ -98,14 +98,21 @@ class DiscordPort:
         while len(self._located) > self._remember:
             self._located.popitem(last=False)
 
+    def is_fallback(self, post_id: str) -> bool:
+        """True when this post's answers come as replies to it (no thread could be started)."""
+        return post_id in self._fallback
+
     def _messageable(self, channel_id: int, ref: ChannelRef) -> discord.PartialMessageable:
         return self.client.get_partial_messageable(channel_id, guild_id=int(ref.workspace))
 
     async def _post(self, channel_id: int, ref: ChannelRef, part: Part,
-                    reference: discord.MessageReference | None = None) -> discord.Message:
+                    reference: discord.MessageReference | None = None, content: str | None = None
+                    ) -> discord.Message:
         kwargs = part.send_kwargs()
         if reference is not None:
             kwargs["reference"] = reference
+        if content is not None:
+            kwargs["content"] = content
         sent = await self._messageable(channel_id, ref).send(**kwargs)
         self.locate(str(sent.id), channel_id)
         return sent
@@ -155,6 +162,20 @@ class DiscordPort:
         reference = discord.MessageReference(message_id=int(post_id), channel_id=int(channel.channel),
                                              guild_id=int(channel.workspace), fail_if_not_exists=False)
         return await self._post(int(channel.channel), channel, part, reference=reference)
+
+    async def reply_to_message(self, channel: ChannelRef, where: int, message_id: str, message: Message,
+                               mention: str | None = None) -> None:
+        """Answer a message with a reply quoting it, in the thread or channel `where` it lives
+        (e.g. to tell a member their answer was not recorded). `mention` pings that user: a
+        mention inside an embed notifies nobody, so it goes in the message's own text."""
+        reference = discord.MessageReference(message_id=int(message_id), channel_id=where,
+                                             guild_id=int(channel.workspace), fail_if_not_exists=False)
+        parts = render(message, channel)
+        with platform_errors(f"reply to {message_id} in {where}"):
+            await self._post(where, channel, parts[0], reference=reference,
+                             content=f"<@{int(mention)}>" if mention else None)
+            for part in parts[1:]:
+                await self._post(where, channel, part)
 
     async def _post_in_thread(self, channel: ChannelRef, thread_id: str, part: Part) -> discord.Message:
         """Into the thread; if it is not a thread (fallback, or the thread is gone or closed

@@ -55,6 +55,23 @@ class Call:
     json: Any
     files: list[tuple[str, int]] = field(default_factory=list)  # (filename, size)
     status: int = 0
+    at: float = 0.0  # loop time the request arrived
+
+
+# Discord's global rate limit: requests per second per bot, interaction endpoints excluded.
+GLOBAL_LIMIT = 50
+OUTSIDE_GLOBAL_LIMIT = ("/interactions/", "/webhooks/")
+
+
+def busiest_second(times: list[float]) -> int:
+    """The most requests that arrived within any one second (a sliding window)."""
+    ordered = sorted(times)
+    most, first = 0, 0
+    for last, at in enumerate(ordered):
+        while at - ordered[first] >= 1.0:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
 
 
 @dataclass
@@ -151,8 +168,11 @@ def _error(status: int, code: int, message: str) -> web.Response:
 
 
 class DiscordStandIn:
-    def __init__(self, *, message_content_enabled: bool = True) -> None:
+    def __init__(self, *, message_content_enabled: bool = True, global_limit: int | None = GLOBAL_LIMIT) -> None:
         self.message_content_enabled = message_content_enabled
+        self.global_limit = global_limit
+        self.global_429s = 0  # answers refused for the global limit (each also a violation)
+        self.refuse_identify_code: int | None = None  # close a new IDENTIFY with this code
         self._ids = itertools.count(1_300_000_000_000_000_000)
         self.app_id = next(self._ids)
         self.guild_id = next(self._ids)
@@ -344,10 +364,10 @@ class DiscordStandIn:
                 else:
                     data = await part.read()  # type: ignore[union-attr]
                     files.append((part.filename or "", len(data)))  # type: ignore[union-attr]
-        call = Call(request.method, path, dict(request.query), body, files)
+        call = Call(request.method, path, dict(request.query), body, files, at=asyncio.get_running_loop().time())
         self.calls.append(call)
         try:
-            response = self._fault(request.method, path)
+            response = self._over_global_limit(call) or self._fault(request.method, path)
             if response is None:
                 for method, pattern, handler in self._routes:
                     match = pattern.match(path)
@@ -360,6 +380,28 @@ class DiscordStandIn:
             return response
         finally:
             self.touch()
+
+    def bot_calls(self) -> list[Call]:
+        """The calls that count against the bot's global rate limit."""
+        return [c for c in self.calls if not c.path.startswith(OUTSIDE_GLOBAL_LIMIT)]
+
+    def _over_global_limit(self, call: Call) -> web.Response | None:
+        """Discord's answer to the 51st request in a second: 429 with `global: true`."""
+        if self.global_limit is None or call.path.startswith(OUTSIDE_GLOBAL_LIMIT):
+            return None
+        recent = 0
+        for earlier in reversed(self.calls):
+            if call.at - earlier.at >= 1.0:
+                break
+            if earlier is not call and not earlier.path.startswith(OUTSIDE_GLOBAL_LIMIT):
+                recent += 1
+        if recent < self.global_limit:
+            return None
+        self.global_429s += 1
+        self.violations.append(f"global rate limit: {call.method} {call.path} was request {recent + 1} "
+                               "within one second")
+        return _json({"message": "You are being rate limited.", "retry_after": 0.1, "global": True}, 429,
+                     {"Via": "1.1 google", "X-RateLimit-Global": "true", "X-RateLimit-Scope": "global"})
 
     def calls_to(self, method: str, path: str) -> list[Call]:
         pattern = re.compile(path + "$")
@@ -670,6 +712,9 @@ class DiscordStandIn:
 
     async def _identify(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> None:
         self.identifies.append(data)
+        if self.refuse_identify_code is not None:
+            await ws.close(code=self.refuse_identify_code, message=b"Refused.")
+            return
         if data.get("intents", 0) & MESSAGE_CONTENT_INTENT and not self.message_content_enabled:
             await ws.close(code=4014, message=b"Disallowed intent(s).")
             return
@@ -695,6 +740,12 @@ class DiscordStandIn:
         self._replay_extra = []
         self._seq += 1
         await ws.send_str(json.dumps({"op": 0, "t": "RESUMED", "s": self._seq, "d": {}}))
+
+    async def close_gateway(self, code: int, reason: str = "closed by the stand-in") -> None:
+        """Close the client's gateway connection with a close code, as Discord does: 4004
+        (authentication failed) and 4010-4014 may not be retried; 1001 or 4000 may be resumed."""
+        assert self._ws is not None, "no gateway connection to close"
+        await self._ws.close(code=code, message=reason.encode())
 
     def hold(self) -> None:
         """From now on, events are lost in transit: the client gets them on its next RESUME."""

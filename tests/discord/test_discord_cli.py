@@ -84,3 +84,20 @@ async def test_mlsd_bot_run_discord_explains_a_missing_message_content_intent(tm
     log = stderr.decode()
     assert process.returncode != 0
     assert "Message Content intent" in log and "https://discord.com/developers/applications" in log
+
+
+async def test_mlsd_bot_run_discord_exits_non_zero_when_the_gateway_will_not_take_it_back(standin, tmp_path):
+    process = await _spawn(standin, tmp_path)
+    try:
+        await standin.wait_for(lambda: standin.commands.get(str(standin.guild_id)), timeout=45,
+                               what="the bot to identify and sync /mlsd")
+        await standin.close_gateway(4004, "Authentication failed.")  # a close discord.py may not retry
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    log = stderr.decode()
+    assert process.returncode == 1, log  # not running on deaf: a supervisor restarts it
+    assert "exit status 1" in log and "4004" in log and "will not come back" in log
+    assert "Traceback" not in log and "DISCORD_TOKEN" in log
