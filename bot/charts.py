@@ -24,6 +24,7 @@ Why drawing is set up this way:
 from __future__ import annotations
 
 import asyncio
+import atexit
 import io
 import logging
 import os
@@ -142,6 +143,7 @@ class _Child:
     def __init__(self) -> None:
         self.proc: subprocess.Popen[bytes] | None = None
         self.unavailable = False
+        self._registered = False
 
     def draw(self, spec: DigestSpec | StatsSpec) -> Image:
         if self.unavailable:
@@ -175,7 +177,23 @@ class _Child:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bot.charts"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
             bufsize=0, close_fds=True)
+        if not self._registered:
+            atexit.register(self.close)
+            self._registered = True
         return self.proc
+
+    def close(self) -> None:
+        """End the child at exit: it leaves when its stdin closes; killed if it does not within 2 s."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.stdin is not None:
+            proc.stdin.close()
+        try:
+            proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
     def _stop(self) -> None:
         if self.proc is not None:

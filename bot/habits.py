@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from bot import render
 from bot.domain import ChannelRef, Message, MessageKind, Section, Text, Timestamp, Topic
 from bot.ports import PlatformError
 from bot.runtime import Runtime
 from bot.store import habit_prefs, reminders
-
-if TYPE_CHECKING:
-    from sqlmodel import Session
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +56,6 @@ class Habits:
 
     async def add_skip_dates(self, subscription_id: int, dates: tuple[date, ...]) -> None:
         await self.rt.store.run(habit_prefs.add_skip_dates, subscription_id, dates)
-
-    @staticmethod
-    def skip_dates(s: Session, subscription_id: int) -> set[date]:
-        """Kept for practice's post claim, which reads holidays inside its own unit of work.
-
-        Prefer `bot.store.habit_prefs.skip_dates` from store code.
-        """
-        return habit_prefs.skip_dates(s, subscription_id)
 
     # ------------------------------------------------------------- reminders
 

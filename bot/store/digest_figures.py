@@ -29,6 +29,7 @@ from bot.store.db import as_utc
 from bot.store.habits import AwayRow
 from bot.store.ledger import Standing
 from bot.store.models import AnswerResultRow, LedgerRow, MemberRow, PostRow, ReplyRow
+from bot.store.posts import next_question
 from bot.store.repo import Store
 from bot.store.standings import streak_run
 
@@ -101,8 +102,6 @@ def figures(s: Session, bank: Bank, group_id: int, zone: ZoneInfo, window: Windo
     last_week = _week(s, group_id, zone, window.prev_start, window.start)
     cov = _coverage_by_topic(s, group_id, window.start, window.end)
     weakest = min(cov, key=lambda t: (cov[t], t.value)) if cov else None
-    from bot.store.posts import next_question  # posts' store module, owned by the daily loop
-
     upcoming = next_question(s, bank, group_id, weakest) if weakest else None
     return DigestFigures(
         posts=len(this_week.post_ids),

@@ -18,6 +18,7 @@ from bot.content import Bank
 from bot.domain import ChannelRef, Topic
 from bot.store.habits import AwayRow, GroupOptionRow, MemberPrefRow, NoticeRow, SkipDateRow
 from bot.store.models import GroupRow, MemberRow, PostRow, ReplyRow, SubscriptionRow
+from bot.store.posts import unused_count
 from bot.store.repo import Store
 
 # ------------------------------------------------------------------ member side
@@ -174,7 +175,5 @@ def bank_left(s: Session, bank: Bank, subscription_id: int, topic: Topic) -> Ban
     group = s.get(GroupRow, sub.group_id)
     if group is None:
         return None
-    from bot.store.posts import unused_count  # posts' store module, owned by the daily loop
-
     return BankLeft(sub.group_id, Store.channel_of(group), sub.created_by,
                     unused_count(s, bank, sub.group_id, topic))

@@ -1,4 +1,6 @@
-"""Deadline reminders: which open posts want one now, the claim, and the scheduler's times.
+"""Deadline reminders: which open posts want one now, and the claim.
+
+The scheduler reads when each reminder falls due itself (`bot.store.timetable`).
 
 A reminder is claimed by inserting its `ReminderRow` (one per post, the primary
 key decides) before it is sent. It is deliberately fire-once: a reminder that
@@ -61,15 +63,3 @@ def claim(s: Session, post_id: int, now: datetime) -> bool:
         return False
     return True
 
-
-def reminder_times(s: Session) -> list[tuple[int, datetime]]:
-    """(post id, when its reminder falls due) for open posts not yet reminded: the scheduler's jobs."""
-    rows = s.exec(
-        select(PostRow.id, PostRow.deadline, GroupOptionRow.reminder_minutes)
-        .join(GroupOptionRow, GroupOptionRow.group_id == PostRow.group_id)  # type: ignore[arg-type]
-        .outerjoin(ReminderRow, ReminderRow.post_id == PostRow.id)  # type: ignore[arg-type]
-        .where(PostRow.status == "posted", col(GroupOptionRow.reminder_minutes).is_not(None),
-               col(ReminderRow.post_id).is_(None))
-        .order_by(col(PostRow.id))
-    ).all()
-    return [(pid or 0, (as_utc(d) or d) - timedelta(minutes=m or 0)) for pid, d, m in rows]
