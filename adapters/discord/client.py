@@ -312,19 +312,18 @@ class DiscordAdapter:
     async def _record(self, event: InboundEvent, channel_id: int | None) -> Outcome:
         """`Core.handle`, tried again (the same event) while the core says it could not store it."""
         attempts = len(self.record_retry_delays) + 1
-        for attempt in range(1, attempts + 1):
+        for attempt, delay in enumerate(self.record_retry_delays, start=1):
             try:
                 return await self.core.handle(event)
             except NotRecorded as exc:
-                if attempt == attempts:
-                    log.error("discord: %s after %d attempts; telling the member to send it again",
-                              exc, attempts)
-                    await self._tell_not_recorded(event, channel_id)
-                    return Outcome(notes=["not_recorded"])
-                delay = self.record_retry_delays[attempt - 1]
                 log.warning("discord: %s (attempt %d of %d); trying again in %.2fs", exc, attempt, attempts, delay)
                 await self._sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+        try:
+            return await self.core.handle(event)
+        except NotRecorded as exc:
+            log.error("discord: %s after %d attempts; telling the member to send it again", exc, attempts)
+            await self._tell_not_recorded(event, channel_id)
+            return Outcome(notes=["not_recorded"])
 
     async def _tell_not_recorded(self, event: InboundEvent, channel_id: int | None) -> None:
         """A reply to the member's message saying plainly that it did not count and what to do.
