@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
 
 from bot.content import Bank
 from bot.domain import Question, Topic
@@ -66,12 +65,3 @@ def unused_left(bank: Bank, topic: Topic, used: Iterable[str]) -> int:
     seen = set(used)
     return sum(1 for q in bank.questions_for(topic) if q.id not in seen)
 
-
-def __getattr__(name: str) -> Any:
-    """Transitional: `next_question` and `unused_count` (session-taking queries) now live in
-    `bot.store.posts`; habits and digest figures still import them from here until their owners move."""
-    if name in ("next_question", "unused_count"):
-        from bot.store import posts
-
-        return getattr(posts, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
