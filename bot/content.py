@@ -190,6 +190,12 @@ class YamlFileError(Exception):
         self.problem = problem
 
 
+# libyaml's safe loader when PyYAML was built with it: the same documents and line
+# marks, parsed in C, so a start-up reading every built-in bank spends less time and
+# leaves fewer Python objects behind.
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def read_yaml(path: Path) -> tuple[yaml.Node | None, Any]:
     """The file's node tree (for line numbers) and its data, or a YamlFileError a person can act on."""
     shown = str(path)
@@ -206,7 +212,7 @@ def read_yaml(path: Path) -> tuple[yaml.Node | None, Any]:
             f"not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save the file as UTF-8",
         )) from exc
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader), yaml.safe_load(text)
+        return yaml.compose(text, Loader=_LOADER), yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark else 1
