@@ -4,7 +4,9 @@
 
 Starts `mlsd-bot run` with BOTH adapters against loopback stand-ins
 (tests/slack/standin.py over Socket Mode, tests/discord/standin.py's REST and
-gateway), waits until Slack's websocket is open and Discord has identified and
+gateway) on a database that already exists (a restart, as in production: the
+very first start on a new database also loads Alembic to create the schema),
+waits until Slack's websocket is open and Discord has identified and
 synced /mlsd, lets it settle, and reads VmRSS. Beside it:
 
 - floor "imports": a bare Python process that imports aiohttp, slack_bolt's
@@ -126,6 +128,9 @@ async def main(reveal: bool) -> int:
         MLSD_DISCORD_GATEWAY_URL=discord.gateway_url, MLSD_DISCORD_GUILD_IDS=str(discord.guild_id),
         MLSD_DATABASE_URL=f"sqlite:///{tmp / 'bot.db'}", MLSD_ADMINS=ADMIN,
     )
+    from bot.store.repo import Store
+
+    Store.open(env["MLSD_DATABASE_URL"]).close()  # the schema exists: this start is a restart
     log = tmp / "bot.log"
     with log.open("ab") as out:
         proc = await asyncio.create_subprocess_exec(*mlsd_bot(), "run", env=env, cwd=ROOT, stdout=out, stderr=out)
@@ -153,7 +158,8 @@ async def main(reveal: bool) -> int:
     await discord.close()
     await slack.stop()
 
-    print(f"mlsd-bot run (Slack Socket Mode + Discord gateway, both connected in {ready:.1f} s)")
+    print(f"mlsd-bot run (Slack Socket Mode + Discord gateway, both connected in {ready:.1f} s; "
+          "existing database)")
     print(f"{'figure':<52} {'MB':>8} {'ratio':>8}  target")
     print(f"{'idle RSS after start':<52} {idle:>8.1f} {'':>8}  <= {TARGET_MB:.0f} MB")
     print(f"{'  peak during start (VmHWM)':<52} {idle_peak:>8.1f}")
