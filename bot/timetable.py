@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from typing import Any
 
 from bot.config import Settings
 from bot.digests import DigestSlot
@@ -81,5 +82,10 @@ def assemble(rows: rows_store.TimetableRows, settings: Settings, group_id: int |
 
 async def build_timetable(rt: Runtime, group_id: int | None = None) -> Timetable:
     """Read the timetable of one group (`group_id`) or of all, off the event loop."""
-    rows = await rt.store.run(rows_store.read_timetable, group_id)
-    return assemble(rows, rt.settings, group_id)
+    return await rt.store.run(_read, group_id, rt.settings)
+
+
+def _read(s: Any, group_id: int | None, settings: Settings) -> Timetable:
+    """One unit of work on the database thread, assembly included: turning a thousand
+    channels' rows into slots takes milliseconds the event loop should not spend."""
+    return assemble(rows_store.read_timetable(s, group_id), settings, group_id)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -56,6 +56,8 @@ DRAIN_TIMEOUT = 60.0
 
 # Pending groups above this many: one read of everything is cheaper than a read per group.
 FULL_READ_GROUPS = 16
+# Jobs applied between two yields to the event loop.
+APPLY_BATCH = 250
 
 # (signature, trigger factory, run_job args, group id) of one wanted job
 _Wanted = tuple[tuple[Any, ...], Callable[[], BaseTrigger], tuple[Any, ...], int]
@@ -268,21 +270,28 @@ class BotScheduler:
             return
         if self._closing or not self.scheduler.running:
             return
-        self._apply(table)
+        await self._apply(table)
 
-    def _apply(self, table: Timetable) -> None:
-        """Add, replace and remove jobs by stable id: all of them, or those of the group read."""
+    async def _apply(self, table: Timetable) -> None:
+        """Add, replace and remove jobs by stable id: all of them, or those of the group read.
+
+        A full timetable of a thousand channels is a few thousand jobs: the loop is
+        given back every `APPLY_BATCH` of them, so acks never wait behind it.
+        """
         scope = table.group_id
-        wanted = self._wanted(table)
-        for job_id, (signature, make_trigger, args, group_id) in wanted.items():
+        wanted: set[str] = set()
+        for n, (job_id, (signature, make_trigger, args, group_id)) in enumerate(self._wanted(table), 1):
+            wanted.add(job_id)
             self._group_of[job_id] = group_id
             self._ensure(job_id, signature, make_trigger, args)
+            if n % APPLY_BATCH == 0:
+                await asyncio.sleep(0)
         if scope is None:
             for job in self.scheduler.get_jobs():
                 if job.id not in wanted and job.id not in (SWEEP_JOB_ID, RETRY_JOB_ID):
                     job.remove()
             known = set(self._signatures) | set(self._fired_at) | set(self._group_of)
-            stale = known - set(wanted) - {RETRY_JOB_ID}
+            stale = known - wanted - {RETRY_JOB_ID}
             self._retry_of = dict(table.retries)
         else:
             stale = {job_id for job_id, g in self._group_of.items() if g == scope and job_id not in wanted}
@@ -294,8 +303,9 @@ class BotScheduler:
 
     def _ensure(self, job_id: str, signature: tuple[Any, ...], make_trigger: Callable[[], BaseTrigger],
                 args: tuple[Any, ...]) -> None:
-        if self._signatures.get(job_id) == signature and self.scheduler.get_job(job_id) is not None:
-            return
+        if self._signatures.get(job_id) == signature and (
+                signature[0] == "cron" or self.scheduler.get_job(job_id) is not None):
+            return  # unchanged (a cron job stays until we remove it; a one-off one may have run)
         fired = self._fired_at.get(job_id)
         if signature[0] == "date" and fired is not None and fired >= signature[1]:
             # A one-off job runs once per moment: a reveal the core found not due
@@ -330,30 +340,29 @@ class BotScheduler:
         self._fired_at.pop(job_id, None)
         self._group_of.pop(job_id, None)
 
-    def _wanted(self, table: Timetable) -> dict[str, _Wanted]:
-        """Job id -> (signature, trigger factory, run_job args, group). Equal signature: leave the job be."""
-        wanted: dict[str, _Wanted] = {}
+    @staticmethod
+    def _wanted(table: Timetable) -> Iterator[tuple[str, _Wanted]]:
+        """(job id, (signature, trigger factory, run_job args, group)). Equal signature: leave the job be."""
         for p in table.posts:
-            wanted[_job_id("post", p.subscription_id)] = (
+            yield _job_id("post", p.subscription_id), (
                 ("cron", p.at, p.timezone, p.days),
                 lambda p=p: daily_trigger(p.at.hour, p.at.minute, p.timezone, p.days),
                 ("post", p.subscription_id),
                 p.group_id,
             )
         for post_id, deadline in table.reveals:
-            wanted[_job_id("reveal", post_id)] = _one_off(deadline, ("reveal", post_id),
-                                                          table.post_groups.get(post_id, 0))
+            yield _job_id("reveal", post_id), _one_off(deadline, ("reveal", post_id),
+                                                      table.post_groups.get(post_id, 0))
         for post_id, when in table.reminders:
-            wanted[_job_id("remind", post_id)] = _one_off(when, ("remind", post_id),
-                                                          table.post_groups.get(post_id, 0))
+            yield _job_id("remind", post_id), _one_off(when, ("remind", post_id),
+                                                      table.post_groups.get(post_id, 0))
         for d in table.digests:
-            wanted[_job_id("digest", d.group_id)] = (
+            yield _job_id("digest", d.group_id), (
                 ("cron", d.at, d.timezone, d.weekday),
                 lambda d=d: daily_trigger(d.at.hour, d.at.minute, d.timezone, (WEEKDAYS[d.weekday],)),
                 ("digest", d.group_id),
                 d.group_id,
             )
-        return wanted
 
 
 def _one_off(when: datetime, args: tuple[Any, ...], group_id: int) -> _Wanted:

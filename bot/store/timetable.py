@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from bot.store.habits import GroupOptionRow, ReminderRow
@@ -59,43 +60,49 @@ class TimetableRows:
     claims: Sequence[HeldClaim]
 
 
-def _scoped(query: Any, column: Any, group_id: int | None) -> Any:
-    return query if group_id is None else query.where(column == group_id)
+def _statements(scoped: bool) -> tuple[Any, ...]:
+    """The timetable's queries, built once: of the group bound as `group_id` (scoped) or of all."""
+
+    def by(query: Any, column: Any) -> Any:
+        return query.where(column == bindparam("group_id")) if scoped else query
+
+    live = (SubscriptionRow.active == True, col(SubscriptionRow.paused_reason).is_(None))  # noqa: E712
+    return (
+        by(select(SubscriptionRow.id, SubscriptionRow.group_id, SubscriptionRow.post_time,
+                  SubscriptionRow.timezone, SubscriptionRow.days)
+           .where(*live).order_by(col(SubscriptionRow.id)), SubscriptionRow.group_id),
+        by(select(PostRow.id, PostRow.group_id, PostRow.deadline)
+           .where(PostRow.status == OPEN).order_by(col(PostRow.id)), PostRow.group_id),
+        by(select(PostRow.id, PostRow.deadline, GroupOptionRow.reminder_minutes)
+           .join(GroupOptionRow, GroupOptionRow.group_id == PostRow.group_id)  # type: ignore[arg-type]
+           .outerjoin(ReminderRow, ReminderRow.post_id == PostRow.id)  # type: ignore[arg-type]
+           .where(PostRow.status == OPEN, col(GroupOptionRow.reminder_minutes).is_not(None),
+                  col(ReminderRow.post_id).is_(None))
+           .order_by(col(PostRow.id)), PostRow.group_id),
+        by(select(GroupRow.id, GroupRow.digest_weekday, GroupRow.digest_time, GroupRow.timezone)
+           .where(col(GroupRow.id).in_(by(select(SubscriptionRow.group_id).where(*live),
+                                          SubscriptionRow.group_id)))
+           .order_by(col(GroupRow.id)), GroupRow.id),
+        by(select(PostRow.group_id, PostRow.status, PostRow.claimed_at, PostRow.reveal_claimed_at,
+                  PostRow.retry_at)
+           .where(col(PostRow.status).in_(HELD_POSTS)), PostRow.group_id),
+        by(select(DigestRow.group_id, DigestRow.claimed_at, DigestRow.retry_at)
+           .where(col(DigestRow.status).in_(HELD_DIGESTS)), DigestRow.group_id),
+    )
+
+
+# Built once at import: a group's read is run many times a minute under load, and
+# building SQLAlchemy statements costs far more than SQLite takes to answer them.
+_ALL = _statements(scoped=False)
+_ONE = _statements(scoped=True)
 
 
 def read_timetable(s: Session, group_id: int | None = None) -> TimetableRows:
     """Everything scheduled: of one group (`group_id`), or of every group (None)."""
-    live = (SubscriptionRow.active == True, col(SubscriptionRow.paused_reason).is_(None))  # noqa: E712
-    subs = s.exec(_scoped(
-        select(SubscriptionRow.id, SubscriptionRow.group_id, SubscriptionRow.post_time,
-               SubscriptionRow.timezone, SubscriptionRow.days)
-        .where(*live).order_by(col(SubscriptionRow.id)),
-        SubscriptionRow.group_id, group_id)).all()
-    open_posts = s.exec(_scoped(
-        select(PostRow.id, PostRow.group_id, PostRow.deadline)
-        .where(PostRow.status == OPEN).order_by(col(PostRow.id)),
-        PostRow.group_id, group_id)).all()
-    reminders = s.exec(_scoped(
-        select(PostRow.id, PostRow.deadline, GroupOptionRow.reminder_minutes)
-        .join(GroupOptionRow, GroupOptionRow.group_id == PostRow.group_id)  # type: ignore[arg-type]
-        .outerjoin(ReminderRow, ReminderRow.post_id == PostRow.id)  # type: ignore[arg-type]
-        .where(PostRow.status == OPEN, col(GroupOptionRow.reminder_minutes).is_not(None),
-               col(ReminderRow.post_id).is_(None))
-        .order_by(col(PostRow.id)),
-        PostRow.group_id, group_id)).all()
-    digest_groups = s.exec(_scoped(
-        select(GroupRow.id, GroupRow.digest_weekday, GroupRow.digest_time, GroupRow.timezone)
-        .where(col(GroupRow.id).in_(select(SubscriptionRow.group_id).where(*live)))
-        .order_by(col(GroupRow.id)),
-        GroupRow.id, group_id)).all()
-    held_posts = s.exec(_scoped(
-        select(PostRow.group_id, PostRow.status, PostRow.claimed_at, PostRow.reveal_claimed_at, PostRow.retry_at)
-        .where(col(PostRow.status).in_(HELD_POSTS)),
-        PostRow.group_id, group_id)).all()
-    held_digests = s.exec(_scoped(
-        select(DigestRow.group_id, DigestRow.claimed_at, DigestRow.retry_at)
-        .where(col(DigestRow.status).in_(HELD_DIGESTS)),
-        DigestRow.group_id, group_id)).all()
+    conn = s.connection()
+    params = {} if group_id is None else {"group_id": group_id}
+    subs, open_posts, reminders, digest_groups, held_posts, held_digests = (
+        conn.execute(stmt, params).all() for stmt in (_ALL if group_id is None else _ONE))
     claims = [HeldClaim(g, claimed_at if status == "claimed" else reveal_claimed_at, retry_at)
               for g, status, claimed_at, reveal_claimed_at, retry_at in held_posts]
     claims.extend(HeldClaim(g, claimed_at, retry_at) for g, claimed_at, retry_at in held_digests)
