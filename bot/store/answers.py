@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -53,16 +53,56 @@ class StoredReply:
     post: ThreadPost
 
 
+# Statements are built once: building and cache-keying a statement costs more CPU than
+# SQLite spends running it, and this path runs for every reply in every thread.
+_THREAD_POST = (
+    select(posts.c.id, posts.c.group_id, posts.c.status, posts.c.deadline)
+    .join(groups, groups.c.id == posts.c.group_id)
+    .where(groups.c.platform == bindparam("platform"), groups.c.workspace == bindparam("workspace"),
+           groups.c.channel == bindparam("channel"), posts.c.thread_id == bindparam("thread_id"))
+    .limit(1)
+)
+_GROUP_ID = select(groups.c.id).where(
+    groups.c.platform == bindparam("platform"), groups.c.workspace == bindparam("workspace"),
+    groups.c.channel == bindparam("channel"))
+_POST_IN_GROUP = select(posts.c.id, posts.c.group_id, posts.c.status, posts.c.deadline).where(
+    posts.c.id == bindparam("post_id"), posts.c.group_id == bindparam("group_id"))
+_MEMBER = select(members.c.id, members.c.display_name).where(
+    members.c.platform == bindparam("platform"), members.c.workspace == bindparam("workspace"),
+    members.c.user_id == bindparam("user_id"))
+_RENAME = update(members).where(members.c.id == bindparam("member_id")).values(
+    display_name=bindparam("display_name"))
+_REPLACE_PRIVATE = update(replies).where(
+    replies.c.post_id == bindparam("post_id"), replies.c.message_id == bindparam("message_id")
+).values(text=bindparam("text"), edited_at=bindparam("edited_at"), deleted=False)
+_FIND_REPLY = (
+    select(replies.c.id, replies.c.member_id, replies.c.is_answer, replies.c.deleted, replies.c.acknowledged,
+           replies.c.late, posts.c.id.label("post_id"), posts.c.group_id, posts.c.status, posts.c.deadline)
+    .join(posts, posts.c.id == replies.c.post_id)
+    .where(posts.c.group_id == bindparam("group_id"), replies.c.message_id == bindparam("message_id"))
+    .limit(1)
+)
+_INSERTS: dict[tuple[str, str], Any] = {}
+
+
+def _insert_ignoring_conflicts(dialect: str, table: Table) -> Any:
+    key = (dialect, table.name)
+    stmt = _INSERTS.get(key)
+    if stmt is None:
+        if dialect == "sqlite":
+            stmt = sqlite.insert(table).on_conflict_do_nothing()
+        elif dialect == "postgresql":
+            stmt = postgresql.insert(table).on_conflict_do_nothing()
+        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+            stmt = insert(table)
+        _INSERTS[key] = stmt
+    return stmt
+
+
 def insert_ignoring_repeats(s: Session, table: Table, values: dict[str, Any]) -> bool:
     """Insert a row unless a unique constraint already holds its twin; True when inserted."""
-    dialect = s.get_bind().dialect.name
-    if dialect == "sqlite":
-        stmt: Any = sqlite.insert(table).values(values).on_conflict_do_nothing()
-    elif dialect == "postgresql":
-        stmt = postgresql.insert(table).values(values).on_conflict_do_nothing()
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        stmt = insert(table).values(values)
-    return bool(s.connection().execute(stmt).rowcount)
+    stmt = _insert_ignoring_conflicts(s.get_bind().dialect.name, table)
+    return bool(s.connection().execute(stmt, values).rowcount)
 
 
 def first_delivery(s: Session, key: str, now: datetime) -> bool:
@@ -70,22 +110,17 @@ def first_delivery(s: Session, key: str, now: datetime) -> bool:
     return insert_ignoring_repeats(s, processed, {"key": key, "at": now})
 
 
+def _where(ref: ChannelRef) -> dict[str, str]:
+    return {"platform": ref.platform, "workspace": ref.workspace, "channel": ref.channel}
+
+
 def _group_id(s: Session, ref: ChannelRef) -> int | None:
-    return s.connection().execute(
-        select(groups.c.id).where(groups.c.platform == ref.platform, groups.c.workspace == ref.workspace,
-                                  groups.c.channel == ref.channel)
-    ).scalar()
+    return s.connection().execute(_GROUP_ID, _where(ref)).scalar()
 
 
 def thread_post(s: Session, ref: ChannelRef, thread_id: str) -> ThreadPost | None:
     """The question whose thread this is, in this channel; None for any other thread."""
-    row = s.connection().execute(
-        select(posts.c.id, posts.c.group_id, posts.c.status, posts.c.deadline)
-        .join(groups, groups.c.id == posts.c.group_id)
-        .where(groups.c.platform == ref.platform, groups.c.workspace == ref.workspace,
-               groups.c.channel == ref.channel, posts.c.thread_id == thread_id)
-        .limit(1)
-    ).first()
+    row = s.connection().execute(_THREAD_POST, {**_where(ref), "thread_id": thread_id}).first()
     return _thread_post(row) if row else None
 
 
@@ -94,10 +129,7 @@ def post_in_channel(s: Session, ref: ChannelRef, post_id: int) -> ThreadPost | N
     group_id = _group_id(s, ref)
     if group_id is None:
         return None
-    row = s.connection().execute(
-        select(posts.c.id, posts.c.group_id, posts.c.status, posts.c.deadline)
-        .where(posts.c.id == post_id, posts.c.group_id == group_id)
-    ).first()
+    row = s.connection().execute(_POST_IN_GROUP, {"post_id": post_id, "group_id": group_id}).first()
     return _thread_post(row) if row else None
 
 
@@ -107,16 +139,14 @@ def _thread_post(row: Any) -> ThreadPost:
 
 def member_id(s: Session, ref: ChannelRef, user_id: str, name: str = "") -> int:
     """The member's id, created on first sight; a changed display name is kept up to date."""
-    where = and_(members.c.platform == ref.platform, members.c.workspace == ref.workspace,
-                 members.c.user_id == user_id)
     conn = s.connection()
-    row = conn.execute(select(members.c.id, members.c.display_name).where(where)).first()
+    who = {"platform": ref.platform, "workspace": ref.workspace, "user_id": user_id}
+    row = conn.execute(_MEMBER, who).first()
     if row is None:
-        insert_ignoring_repeats(s, members, {"platform": ref.platform, "workspace": ref.workspace,
-                                             "user_id": user_id, "display_name": name})
-        row = conn.execute(select(members.c.id, members.c.display_name).where(where)).one()
+        insert_ignoring_repeats(s, members, {**who, "display_name": name})
+        row = conn.execute(_MEMBER, who).one()
     if name and row.display_name != name:
-        conn.execute(update(members).where(members.c.id == row.id).values(display_name=name))
+        conn.execute(_RENAME, {"member_id": row.id, "display_name": name})
     return int(row.id)
 
 
@@ -126,16 +156,14 @@ def add_reply(s: Session, *, post_id: int, member_id: int, message_id: str, text
     return insert_ignoring_repeats(s, replies, {
         "post_id": post_id, "member_id": member_id, "message_id": message_id, "text": text,
         "is_answer": is_answer, "late": late, "private": private, "deleted": False,
-        "acknowledged": is_answer, "at": at,
+        "acknowledged": is_answer, "at": at, "edited_at": None,
     })
 
 
 def replace_private_answer(s: Session, post_id: int, message_id: str, text: str, now: datetime) -> bool:
     """Blind mode: overwrite a member's earlier private answer; False when there was none."""
-    result = s.connection().execute(
-        update(replies).where(replies.c.post_id == post_id, replies.c.message_id == message_id)
-        .values(text=text, edited_at=now, deleted=False)
-    )
+    result = s.connection().execute(_REPLACE_PRIVATE, {"post_id": post_id, "message_id": message_id,
+                                                      "text": text, "edited_at": now})
     return bool(result.rowcount)
 
 
@@ -144,14 +172,7 @@ def find_reply(s: Session, ref: ChannelRef, message_id: str) -> StoredReply | No
     group_id = _group_id(s, ref)
     if group_id is None:
         return None
-    row = s.connection().execute(
-        select(replies.c.id, replies.c.member_id, replies.c.is_answer, replies.c.deleted,
-               replies.c.acknowledged, replies.c.late,
-               posts.c.id.label("post_id"), posts.c.group_id, posts.c.status, posts.c.deadline)
-        .join(posts, posts.c.id == replies.c.post_id)
-        .where(posts.c.group_id == group_id, replies.c.message_id == message_id)
-        .limit(1)
-    ).first()
+    row = s.connection().execute(_FIND_REPLY, {"group_id": group_id, "message_id": message_id}).first()
     if row is None:
         return None
     post = ThreadPost(row.post_id, row.group_id, row.status, as_utc(row.deadline) or row.deadline)
