@@ -70,11 +70,12 @@ _POST_IN_GROUP = select(posts.c.id, posts.c.group_id, posts.c.status, posts.c.de
 _MEMBER = select(members.c.id, members.c.display_name).where(
     members.c.platform == bindparam("platform"), members.c.workspace == bindparam("workspace"),
     members.c.user_id == bindparam("user_id"))
-_RENAME = update(members).where(members.c.id == bindparam("member_id")).values(
-    display_name=bindparam("display_name"))
+# (An UPDATE's bind names must differ from its columns' names, hence the `b_` prefixes.)
+_RENAME = update(members).where(members.c.id == bindparam("b_member_id")).values(
+    display_name=bindparam("b_display_name"))
 _REPLACE_PRIVATE = update(replies).where(
-    replies.c.post_id == bindparam("post_id"), replies.c.message_id == bindparam("message_id")
-).values(text=bindparam("text"), edited_at=bindparam("edited_at"), deleted=False)
+    replies.c.post_id == bindparam("b_post_id"), replies.c.message_id == bindparam("b_message_id")
+).values(text=bindparam("b_text"), edited_at=bindparam("b_edited_at"), deleted=False)
 _FIND_REPLY = (
     select(replies.c.id, replies.c.member_id, replies.c.is_answer, replies.c.deleted, replies.c.acknowledged,
            replies.c.late, posts.c.id.label("post_id"), posts.c.group_id, posts.c.status, posts.c.deadline)
@@ -146,7 +147,7 @@ def member_id(s: Session, ref: ChannelRef, user_id: str, name: str = "") -> int:
         insert_ignoring_repeats(s, members, {**who, "display_name": name})
         row = conn.execute(_MEMBER, who).one()
     if name and row.display_name != name:
-        conn.execute(_RENAME, {"member_id": row.id, "display_name": name})
+        conn.execute(_RENAME, {"b_member_id": row.id, "b_display_name": name})
     return int(row.id)
 
 
@@ -162,8 +163,8 @@ def add_reply(s: Session, *, post_id: int, member_id: int, message_id: str, text
 
 def replace_private_answer(s: Session, post_id: int, message_id: str, text: str, now: datetime) -> bool:
     """Blind mode: overwrite a member's earlier private answer; False when there was none."""
-    result = s.connection().execute(_REPLACE_PRIVATE, {"post_id": post_id, "message_id": message_id,
-                                                      "text": text, "edited_at": now})
+    result = s.connection().execute(_REPLACE_PRIVATE, {"b_post_id": post_id, "b_message_id": message_id,
+                                                      "b_text": text, "b_edited_at": now})
     return bool(result.rowcount)
 
 
