@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlmodel import Session
 
 from bot.domain import ChannelRef
+from bot.store.conflicts import insert_new
 from bot.store.db import as_utc
 from bot.store.models import GroupRow, MemberRow, PostRow, ProcessedEventRow, ReplyRow, VoteRow
 
@@ -83,27 +83,9 @@ _FIND_REPLY = (
     .where(posts.c.group_id == bindparam("group_id"), replies.c.message_id == bindparam("message_id"))
     .limit(1)
 )
-_INSERTS: dict[tuple[str, str], Any] = {}
-
-
-def _insert_ignoring_conflicts(dialect: str, table: Table) -> Any:
-    key = (dialect, table.name)
-    stmt = _INSERTS.get(key)
-    if stmt is None:
-        if dialect == "sqlite":
-            stmt = sqlite.insert(table).on_conflict_do_nothing()
-        elif dialect == "postgresql":
-            stmt = postgresql.insert(table).on_conflict_do_nothing()
-        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-            stmt = insert(table)
-        _INSERTS[key] = stmt
-    return stmt
-
-
 def insert_ignoring_repeats(s: Session, table: Table, values: dict[str, Any]) -> bool:
     """Insert a row unless a unique constraint already holds its twin; True when inserted."""
-    stmt = _insert_ignoring_conflicts(s.get_bind().dialect.name, table)
-    return bool(s.connection().execute(stmt, values).rowcount)
+    return bool(s.connection().execute(insert_new(s, table), values).rowcount)
 
 
 def first_delivery(s: Session, key: str, now: datetime) -> bool:

@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlmodel import Session
 
 from bot.content import Bank
@@ -30,6 +29,7 @@ from bot.domain import ChannelRef, Question, Topic
 from bot.grading.verdict import Grading
 from bot.selection import ALL, USED_STATUSES, choose_question, rotation_topic, unused_left
 from bot.store import claims
+from bot.store.conflicts import insert_new
 from bot.store.habits import SkipDateRow
 from bot.store.models import (
     AnswerResultRow,
@@ -77,10 +77,6 @@ _COVERAGE = (
     .where(results.c.group_id == bindparam("gid"), results.c.topic == bindparam("topic"))
     .group_by(results.c.question_id)
 )
-_CLAIM = {
-    "sqlite": sqlite.insert(posts).on_conflict_do_nothing().returning(posts.c.id),
-    "postgresql": postgresql.insert(posts).on_conflict_do_nothing().returning(posts.c.id),
-}
 _CONFIRM = (
     update(posts)
     .where(posts.c.id == bindparam("pid"),
@@ -88,16 +84,6 @@ _CONFIRM = (
     .values(status="posted", message_id=bindparam("mid"), thread_id=bindparam("tid"),
             posted_at=bindparam("at"), attempts=0, retry_at=None, skip_reason=None)
 )
-
-
-def _insert_new(s: Session, table: Table) -> Any:
-    """An INSERT that a unique constraint turns into a no-op instead of an error."""
-    dialect = s.get_bind().dialect.name
-    if dialect == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing()
-    if dialect == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    return insert(table)  # pragma: no cover - only SQLite and PostgreSQL are supported
 
 
 def _channel(row: Any) -> ChannelRef:
@@ -174,7 +160,7 @@ def plan_due(
 
 def record_skips(s: Session, slots: Iterable[Slot], now: datetime) -> list[Slot]:
     """Record missed (or holiday) slots as skipped posts; returns those not recorded before."""
-    stmt = _insert_new(s, posts)
+    stmt = insert_new(s, posts)
     recorded: list[Slot] = []
     for slot in slots:
         done = s.connection().execute(stmt.values(
@@ -264,7 +250,7 @@ def claim_post(
         deadline=max(scheduled_for, now) + timedelta(minutes=sub.window_minutes), status="claimed",
         claimed_at=now, blind=bool(sub.blind), attempts=0,
     )
-    new_id = conn.execute(_CLAIM[s.get_bind().dialect.name], values).scalar()
+    new_id = conn.execute(insert_new(s, posts, returning=posts.c.id), values).scalar()
     if new_id is None:
         existing = _post_on(s, subscription_id, local_day)
         assert existing is not None
@@ -467,9 +453,9 @@ def record_results(s: Session, post: PostRow, question: Question, scored: Iterab
         )
     conn = s.connection()
     if result_rows:
-        conn.execute(_insert_new(s, results), result_rows)
+        conn.execute(insert_new(s, results), result_rows)
     if ledger_rows:
-        conn.execute(_insert_new(s, ledger), ledger_rows)
+        conn.execute(insert_new(s, ledger), ledger_rows)
 
 
 def finish_reveal(s: Session, post_id: int, now: datetime) -> None:
