@@ -17,9 +17,11 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Integer, cast, extract
 from sqlmodel import Session, col, func, select
 
 from bot.content import Bank
@@ -31,10 +33,11 @@ from bot.store.ledger import Standing
 from bot.store.models import AnswerResultRow, LedgerRow, MemberRow, PostRow, ReplyRow
 from bot.store.posts import next_question
 from bot.store.repo import Store
-from bot.store.standings import streak_run
 
 LIVE_POST = ("posted", "revealing", "revealed")
 ACTIVE_WINDOW = timedelta(days=28)
+STREAK_WINDOW = 64  # posts read per round when following current streaks back
+BUCKET_BIAS = 100_000  # weeks; keeps CAST's truncation a floor for weeks before `start`
 TOP = 5
 
 
@@ -51,7 +54,8 @@ class Window:
     @classmethod
     def of(cls, start_day: date, zone: ZoneInfo) -> Window:
         def midnight(day: date) -> datetime:
-            return datetime(day.year, day.month, day.day, tzinfo=zone)
+            # Bound as UTC: SQLite stores UTC text and compares it with a bound value's own wall clock.
+            return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
 
         return cls(start_day, midnight(start_day), midnight(start_day + timedelta(days=7)),
                    midnight(start_day - timedelta(days=7)), midnight(start_day - timedelta(days=21)))
@@ -176,37 +180,56 @@ def _week(s: Session, group_id: int, zone: ZoneInfo, start: datetime, end: datet
 
 
 def current_streaks(s: Session, group_id: int, member_ids: Iterable[int], now: datetime) -> list[tuple[str, int]]:
-    """(user id, current streak) of every listed member with a streak, longest first: three queries in all."""
+    """(user id, current streak) of every listed member with a streak, longest first.
+
+    The rule of `bot.store.standings.streak_run`, read from the newest post
+    back: answered posts count, a post still open or scheduled while the member
+    was away is passed over, and the first miss ends the run. Answers are read
+    for all members at once, `STREAK_WINDOW` posts at a time and only for
+    members whose run has not ended yet, so the work follows the longest
+    current streak, not the channel's whole history or its member count.
+    """
     ids = sorted(set(member_ids))
     if not ids:
         return []
-    posts = s.exec(
-        select(PostRow.id, PostRow.deadline, PostRow.status, PostRow.scheduled_for)
-        .where(PostRow.group_id == group_id, col(PostRow.status).in_(LIVE_POST))
-        .order_by(col(PostRow.scheduled_for), col(PostRow.id))
-    ).all()
-    answered: dict[int, set[int]] = defaultdict(set)
-    for member_id, post_id in s.exec(
-        select(ReplyRow.member_id, ReplyRow.post_id)
-        .join(PostRow, PostRow.id == ReplyRow.post_id)  # type: ignore[arg-type]
-        .where(PostRow.group_id == group_id, col(ReplyRow.member_id).in_(ids),
-               ReplyRow.is_answer == True, ReplyRow.late == False,  # noqa: E712
-               ReplyRow.deleted == False)  # noqa: E712
-    ).all():
-        answered[member_id].add(post_id)
+    conn = s.connection()
+    posts = [(pid, as_utc(deadline) or now, status, as_utc(scheduled) or now) for pid, deadline, status, scheduled
+             in conn.execute(select(PostRow.id, PostRow.deadline, PostRow.status, PostRow.scheduled_for)
+                             .where(PostRow.group_id == group_id, col(PostRow.status).in_(LIVE_POST))
+                             .order_by(col(PostRow.scheduled_for).desc(), col(PostRow.id).desc()))]
     away: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
-    for member_id, starts, ends in s.exec(
+    for member_id, starts, ends in conn.execute(
         select(AwayRow.member_id, AwayRow.starts_at, AwayRow.ends_at).where(col(AwayRow.member_id).in_(ids))
-    ).all():
+    ):
         away[member_id].append((as_utc(starts) or now, as_utc(ends) or now))
-    names = dict(s.exec(select(MemberRow.id, MemberRow.user_id).where(col(MemberRow.id).in_(ids))).all())
-    timeline = [(pid, as_utc(deadline) or now, status, as_utc(scheduled) or now)
-                for pid, deadline, status, scheduled in posts]
-    out = []
-    for member_id in ids:
-        current, _best = streak_run(timeline, answered.get(member_id, set()), away.get(member_id, []), now)
-        if current > 0 and member_id in names:
-            out.append((names[member_id], current))
+    run = dict.fromkeys(ids, 0)
+    running = set(ids)
+    for offset in range(0, len(posts), STREAK_WINDOW):
+        if not running:
+            break
+        window = posts[offset:offset + STREAK_WINDOW]
+        answered: dict[int, set[int]] = defaultdict(set)
+        for member_id, post_id in conn.execute(
+            select(ReplyRow.member_id, ReplyRow.post_id).where(
+                col(ReplyRow.post_id).in_([p[0] for p in window]), col(ReplyRow.member_id).in_(sorted(running)),
+                ReplyRow.is_answer == True, ReplyRow.late == False, ReplyRow.deleted == False)  # noqa: E712
+        ):
+            answered[member_id].add(post_id)
+        for member_id in list(running):
+            mine, spans = answered.get(member_id, set()), away.get(member_id, ())
+            for post_id, deadline, status, scheduled in window:
+                if post_id in mine:
+                    run[member_id] += 1
+                elif status == "posted" and deadline > now:
+                    continue  # still open: they may answer yet
+                elif any(start <= scheduled < end for start, end in spans):
+                    continue  # scheduled while they were away
+                else:
+                    running.discard(member_id)
+                    break
+    names = dict(conn.execute(select(MemberRow.id, MemberRow.user_id).where(
+        col(MemberRow.id).in_([m for m in ids if run[m] > 0]))).all())
+    out = [(names[m], n) for m, n in run.items() if n > 0 and m in names]
     out.sort(key=lambda x: (-x[1], x[0]))
     return out
 
@@ -252,27 +275,38 @@ def _most_missed(s: Session, bank: Bank, group_id: int, start: datetime, end: da
     return tuple(out)
 
 
+def _week_bucket(s: Session, at: Any, start: datetime) -> Any:
+    """SQL: whole weeks from `start` to `at`, rounded down (0 = the digest's week, -1 the one before...)."""
+    if s.get_bind().dialect.name == "sqlite":  # stored as UTC text; julianday() reads it
+        start_jd = start.timestamp() / 86400 + 2440587.5
+        return cast((func.julianday(at) - start_jd) / 7 + BUCKET_BIAS, Integer) - BUCKET_BIAS
+    return func.floor((extract("epoch", at) - start.timestamp()) / (7 * 86400))
+
+
 def _personal_bests(s: Session, group_id: int, start: datetime, end: datetime) -> tuple[tuple[str, str], ...]:
-    """Members who beat their own record this week: best week of points, or best coverage."""
-    week_points: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-    for member_id, points, at in s.exec(
-        select(LedgerRow.member_id, LedgerRow.points, LedgerRow.at)
+    """Members who beat their own record this week: best week of points, or best coverage.
+
+    Summed and maximised in SQL, so the rows read are one per member and week, not one per ledger entry.
+    """
+    conn = s.connection()
+    bucket = _week_bucket(s, LedgerRow.at, start).label("week")
+    week_points: dict[int, dict[int, int]] = defaultdict(dict)
+    for member_id, week, points in conn.execute(
+        select(LedgerRow.member_id, bucket, func.sum(LedgerRow.points))
         .where(LedgerRow.group_id == group_id, col(LedgerRow.at) < end)
-    ).all():
-        moment = as_utc(at) or start
-        week_points[member_id][(moment - start).days // 7] += points
-    best_cov_before: dict[int, float] = defaultdict(float)
-    best_cov_now: dict[int, float] = {}
-    for member_id, coverage, at in s.exec(
-        select(AnswerResultRow.member_id, AnswerResultRow.coverage, AnswerResultRow.at)
-        .where(AnswerResultRow.group_id == group_id, AnswerResultRow.late == False,  # noqa: E712
-               col(AnswerResultRow.at) < end)
-    ).all():
-        if (as_utc(at) or start) >= start:
-            best_cov_now[member_id] = max(best_cov_now.get(member_id, 0.0), coverage)
-        else:
-            best_cov_before[member_id] = max(best_cov_before[member_id], coverage)
-    names = dict(s.exec(select(MemberRow.id, MemberRow.user_id).where(
+        .group_by(LedgerRow.member_id, bucket)
+    ):
+        week_points[member_id][int(week)] = int(points or 0)
+
+    def best_coverage(*when: Any) -> dict[int, float]:
+        return {m: float(c) for m, c in conn.execute(
+            select(AnswerResultRow.member_id, func.max(AnswerResultRow.coverage))
+            .where(AnswerResultRow.group_id == group_id, AnswerResultRow.late == False, *when)  # noqa: E712
+            .group_by(AnswerResultRow.member_id))}
+
+    best_cov_now = best_coverage(col(AnswerResultRow.at) >= start, col(AnswerResultRow.at) < end)
+    best_cov_before = best_coverage(col(AnswerResultRow.at) < start)
+    names = dict(conn.execute(select(MemberRow.id, MemberRow.user_id).where(
         col(MemberRow.id).in_(set(week_points) | set(best_cov_now)))).all())
     bests: list[tuple[str, str]] = []
     for member_id, weeks in week_points.items():

@@ -7,7 +7,7 @@ Lease, backoff and take-over follow `bot.store.claims`, like posts and reveals.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from sqlalchemy import update
@@ -63,6 +63,7 @@ def slots(s: Session, default_weekday: int, default_time: str, now: datetime,
 
 def had_posts(s: Session, group_id: int, start: datetime, end: datetime) -> bool:
     """Whether any question went out in the channel between `start` and `end`."""
+    start, end = start.astimezone(UTC), end.astimezone(UTC)  # SQLite compares stored UTC text
     return s.exec(
         select(PostRow.id).where(
             PostRow.group_id == group_id, col(PostRow.status).in_(LIVE_POST),
