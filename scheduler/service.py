@@ -55,7 +55,7 @@ MIN_RETRY_DELAY = timedelta(seconds=1)
 DRAIN_TIMEOUT = 60.0
 
 # Pending groups above this many: one read of everything is cheaper than a read per group.
-FULL_READ_GROUPS = 16
+FULL_READ_GROUPS = 64
 # Jobs applied between two yields to the event loop.
 APPLY_BATCH = 250
 
