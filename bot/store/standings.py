@@ -108,11 +108,22 @@ def streak_run(posts: Sequence[tuple[int, datetime, str, datetime]], answered: s
 def streaks(s: Session, group_id: int, member: int, now: datetime) -> tuple[int, int]:
     """(current, best) streak of one member in one group: three indexed queries."""
     conn = s.connection()
-    posts = [(pid, as_utc(deadline) or now, status, as_utc(scheduled) or now)
-             for pid, deadline, status, scheduled in conn.execute(_TIMELINE, {"group_id": group_id})]
+    posts = conn.execute(_TIMELINE, {"group_id": group_id}).all()
     answered = set(conn.execute(_ANSWERED, {"member_id": member, "group_id": group_id}).scalars())
-    away = [(as_utc(a) or now, as_utc(b) or now) for a, b in conn.execute(_AWAY, {"member_id": member})]
-    return streak_run(posts, answered, away, now)
+    # Compare in the form the database hands back (SQLite: naive UTC) rather than converting
+    # every post of a channel's history: `now` and the few away periods are converted instead.
+    naive = bool(posts) and posts[0][1].tzinfo is None
+    as_stored = _naive_utc if naive else _aware_utc
+    away = [(as_stored(a), as_stored(b)) for a, b in conn.execute(_AWAY, {"member_id": member})]
+    return streak_run(posts, answered, away, as_stored(now))
+
+
+def _naive_utc(value: datetime) -> datetime:
+    return value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)
+
+
+def _aware_utc(value: datetime) -> datetime:
+    return as_utc(value) or value
 
 
 # -------------------------------------------------------------------- stats
