@@ -170,6 +170,41 @@ async def test_jobs_are_built_from_the_database_with_stable_ids(world, settings,
     await stop_bot(bot)
 
 
+async def test_a_change_or_a_job_rereads_only_its_own_group_and_changes_coalesce(world, settings, bank):
+    world.clock.set(utc(2026, 3, 2, 8, 0))
+    bot = await start_bot(settings, bank, world.clock, world.port)
+    await bot.command("subscribe serving at 09:00")
+    await bot.command("subscribe modeling at 10:00", channel=C2)
+    reads: list[int | None] = []
+    real = bot.core.timetable
+
+    async def counted(group_id: int | None = None):  # type: ignore[no-untyped-def]
+        reads.append(group_id)
+        return await real(group_id)
+
+    bot.core.timetable = counted  # type: ignore[method-assign]
+    for _ in range(5):
+        bot.sched.schedule_changed(2)  # synchronous, reads nothing itself
+    assert reads == []
+    await bot.sched.settled()
+    assert reads == [2]  # five changes of one group: one read of that group
+
+    reads.clear()
+    world.clock.set(utc(2026, 3, 2, 9, 0))
+    await bot.sched.run_job("post", 1)
+    assert reads == [1]  # the post job rereads its own group: its reveal job is there
+    revealing = {j.id for j in bot.sched.scheduler.get_jobs() if j.id.startswith("reveal:")}
+    assert revealing == {f"reveal:{posts(bot.core.rt.store)[0].id}"}
+    assert {"post:1", "post:2", "digest:1", "digest:2"} <= {j.id for j in bot.sched.scheduler.get_jobs()}
+
+    reads.clear()
+    for group in (None, 1, 2, None, 1):
+        bot.sched.schedule_changed(group)
+    await bot.sched.settled()
+    assert reads == [None]  # everything asked at once: one full read covers the groups too
+    await stop_bot(bot)
+
+
 # --------------------------------------------------------------- a DST week
 
 
