@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -229,6 +230,9 @@ async def serve(settings: Settings, platforms: Sequence[str], http_port: int | N
         for adapter in adapters:
             await adapter.start()
         await scheduler.start()
+        # Start-up's objects (bank, models, SDK modules) live as long as the process: keep
+        # them out of the garbage collector's full passes, which pause every thread.
+        gc.freeze()
         started = True
         log.info("mlsd-bot running on %s", ", ".join(platforms))
         status = await _until_stopped(stop, adapters)

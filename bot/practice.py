@@ -274,6 +274,9 @@ class Practice:
             return PostResult(claim.post, created=False, error=claim.error)
         outcome = await self._deliver(claim)
         error = outcome if isinstance(outcome, str) else None
+        if error is None:
+            # Posted outside its job (`/mlsd post-now`): its reveal (and reminder) need jobs now.
+            self.rt.schedule_changed(claim.post.group_id)
         return PostResult(claim.post, created=error is None, error=error)
 
     async def _guarded(self, work: Awaitable[str | int | None], post: PostRow) -> str | int | None:
