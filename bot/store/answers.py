@@ -18,7 +18,7 @@ from sqlalchemy import Table, bindparam, delete, select, update
 from sqlmodel import Session
 
 from bot.domain import ChannelRef
-from bot.store.conflicts import insert_new
+from bot.store.conflicts import inserted
 from bot.store.db import as_utc
 from bot.store.models import GroupRow, MemberRow, PostRow, ProcessedEventRow, ReplyRow, VoteRow
 
@@ -85,7 +85,7 @@ _FIND_REPLY = (
 )
 def insert_ignoring_repeats(s: Session, table: Table, values: dict[str, Any]) -> bool:
     """Insert a row unless a unique constraint already holds its twin; True when inserted."""
-    return bool(s.connection().execute(insert_new(s, table), values).rowcount)
+    return inserted(s, table, values)
 
 
 def first_delivery(s: Session, key: str, now: datetime) -> bool:

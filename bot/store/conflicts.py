@@ -36,3 +36,13 @@ def insert_ignoring_conflicts(dialect: str, table: Table, returning: Column[Any]
 def insert_new(s: Session, table: Table, returning: Column[Any] | None = None) -> Any:
     """The statement for this session's database."""
     return insert_ignoring_conflicts(s.get_bind().dialect.name, table, returning)
+
+
+def inserted(s: Session, table: Table, values: dict[str, Any]) -> bool:
+    """Insert unless a unique constraint holds the row's twin; True when this call inserted it.
+
+    Asks for the new row back (RETURNING) rather than trusting the row count, which
+    psycopg reports as -1 for `ON CONFLICT DO NOTHING`.
+    """
+    key = next(iter(table.primary_key.columns))
+    return s.connection().execute(insert_new(s, table, returning=key), values).first() is not None

@@ -29,7 +29,7 @@ from bot.domain import ChannelRef, Question, Topic
 from bot.grading.verdict import Grading
 from bot.selection import ALL, USED_STATUSES, choose_question, rotation_topic, unused_left
 from bot.store import claims
-from bot.store.conflicts import insert_new
+from bot.store.conflicts import insert_new, inserted
 from bot.store.habits import SkipDateRow
 from bot.store.models import (
     AnswerResultRow,
@@ -160,14 +160,13 @@ def plan_due(
 
 def record_skips(s: Session, slots: Iterable[Slot], now: datetime) -> list[Slot]:
     """Record missed (or holiday) slots as skipped posts; returns those not recorded before."""
-    stmt = insert_new(s, posts)
     recorded: list[Slot] = []
     for slot in slots:
-        done = s.connection().execute(stmt.values(
+        done = inserted(s, posts, dict(
             subscription_id=slot.subscription_id, group_id=slot.group_id, topic=slot.topic,
             local_date=slot.local_day, scheduled_for=slot.scheduled_for, deadline=slot.scheduled_for,
             status="skipped", claimed_at=now, skip_reason=slot.skip_reason, blind=False, attempts=0,
-        )).rowcount
+        ))
         if done:
             recorded.append(slot)
     return recorded
