@@ -137,9 +137,9 @@ class Core:
         report.failed.extend(digests.failed)
         return report
 
-    async def post_due(self, subscription_id: int) -> DueReport:
-        """One subscription's scheduled post, if it is due now."""
-        return await self.practice.post_due(self.rt.clock.now(), subscription_id)
+    async def post_due(self, *subscription_ids: int) -> DueReport:
+        """These subscriptions' scheduled posts, those due now (their jobs fired together)."""
+        return await self.practice.post_due(self.rt.clock.now(), subscription_ids)
 
     async def reveal_due(self, post_id: int) -> list[int]:
         """One post's reveal, if its deadline has passed."""

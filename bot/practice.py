@@ -22,7 +22,7 @@ import asyncio
 import functools
 import logging
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -187,10 +187,13 @@ class Practice:
         await self.reveal_due(now, report)
         return report
 
-    async def post_due(self, now: datetime, subscription_id: int) -> DueReport:
-        """Post (or skip) what is due for one subscription: what its scheduled job runs."""
+    async def post_due(self, now: datetime, subscription_ids: Collection[int]) -> DueReport:
+        """Post (or skip) what is due for these subscriptions: what their scheduled jobs run.
+
+        Jobs that fire in the same moment come here together (the scheduler gathers
+        them), so a thousand channels due at 09:00 are one read and one fan-out."""
         report = DueReport()
-        await self._post_due(now, report, subscription_id)
+        await self._post_due(now, report, subscription_ids)
         return report
 
     def _plan(self, due: posts.DueSubscription, now: datetime) -> list[posts.Slot]:
@@ -219,32 +222,27 @@ class Practice:
             slots.append(posts.Slot(sub.id or 0, sub.group_id, sub.topic, local_day, moment, reason))
         return slots
 
-    async def _post_due(self, now: datetime, report: DueReport, subscription_id: int | None = None) -> None:
+    async def _post_due(self, now: datetime, report: DueReport,
+                        subscription_ids: Collection[int] | None = None) -> None:
+        """Plan, record skips and claim the first batch in one unit of work, then claim the rest in
+        batches while the first are being sent (all subscriptions when `subscription_ids` is None)."""
         since = (now - LOOKBACK).date() - timedelta(days=1)  # local dates run up to a day behind UTC
         plan = functools.partial(self._plan, now=now)
         store = self.rt.store
-        if subscription_id is not None:
-            # A scheduled job: plan, record skips and claim in one unit of work.
-            batches: list[Sequence[posts.Slot]] = []
-            try:
-                skipped, first = await store.run(posts.claim_due, self.rt.bank, since, plan, subscription_id, now)
-            except Exception as exc:
-                log.exception("posting for subscription %s failed", subscription_id)
-                report.failed.append(f"subscription {subscription_id}: {exc!r}")
-                return
-        else:
-            slots = await store.run(posts.plan_due, since, plan)
-            skips = [slot for slot in slots if slot.skip_reason]
-            skipped = await store.run(posts.record_skips, skips, now) if skips else []
-            first = []
-            batches = list(_chunks([slot for slot in slots if not slot.skip_reason], CLAIM_BATCH))
-        for slot in skipped:
+        try:
+            due = await store.run(posts.claim_due, self.rt.bank, since, plan, subscription_ids, now, CLAIM_BATCH)
+        except Exception as exc:
+            which = "all subscriptions" if subscription_ids is None else f"subscriptions {sorted(subscription_ids)}"
+            log.exception("posting for %s failed", which)
+            report.failed.append(f"{which}: {exc!r}")
+            return
+        for slot in due.skipped:
             log.warning("skipped post of subscription %s for %s: %s",
                         slot.subscription_id, slot.local_day, slot.skip_reason)
             report.skipped.append(slot.subscription_id)
         sends: list[asyncio.Task[str | int | None]] = []
-        self._start_sends(first, report, sends)
-        for batch in batches:
+        self._start_sends(due.claims, report, sends)
+        for batch in _chunks(due.unclaimed, CLAIM_BATCH):
             try:
                 claims = await store.run(posts.claim_posts, self.rt.bank, batch, now)
             except Exception as exc:  # one broken batch must not stop the others

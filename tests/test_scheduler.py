@@ -205,6 +205,40 @@ async def test_a_change_or_a_job_rereads_only_its_own_group_and_changes_coalesce
     await stop_bot(bot)
 
 
+def test_a_time_in_the_spring_gap_fires_once_when_the_core_posts_it():
+    # 02:30 does not exist in New York on 2026-03-08; the core posts that day's slot at
+    # local_occurrence (02:30 read with the offset before the change = 03:30 EDT).
+    trigger = daily_trigger(2, 30, "America/New_York", ("mon", "tue", "wed", "thu", "fri", "sat", "sun"))
+    fires, prev = [], None
+    for _ in range(3):
+        prev = trigger.get_next_fire_time(prev, prev or utc(2026, 3, 7))
+        fires.append(prev)
+    assert fires == [datetime.combine(date(2026, 3, d), time(2, 30), tzinfo=NY) for d in (7, 8, 9)]
+    assert [f.astimezone(UTC).hour for f in fires] == [7, 7, 6]  # one fire on the change day, none twice
+
+
+async def test_post_jobs_firing_together_post_every_channel_once_in_one_fan_out(world, settings, bank, store,
+                                                                               caplog):
+    world.clock.set(utc(2026, 3, 2, 8, 0))
+    bot = await start_bot(settings, bank, world.clock, world.port)
+    channels = [ChannelRef("console", "T1", f"C{i}") for i in range(1, 6)]
+    for channel in channels:
+        await bot.command("subscribe serving at 09:00", channel)
+    world.clock.set(utc(2026, 3, 2, 9, 0))
+    caplog.set_level(logging.INFO, logger="scheduler.service")
+    # As APScheduler's executor does at 09:00: every due job is started before any of them runs.
+    jobs = [asyncio.ensure_future(bot.sched.run_job("post", i)) for i in range(1, 6)]
+    jobs.append(asyncio.ensure_future(bot.sched.run_job("post", 3)))  # a job fired twice in that moment
+    await asyncio.gather(*jobs)
+    posted = [c.channel for _, c in bot.of(MessageKind.DAILY_POST)]
+    assert sorted(posted, key=lambda c: c.channel) == channels  # each channel once
+    assert [r.status for r in posts(store)] == ["posted"] * 5
+    assert "post jobs of 5 subscriptions: posted=" in caplog.text  # one call to the core for all
+    await bot.sched.run_job("post", 2)  # a job alone later: nothing more is due
+    assert len(bot.of(MessageKind.DAILY_POST)) == 5
+    await stop_bot(bot)
+
+
 # --------------------------------------------------------------- a DST week
 
 

@@ -16,7 +16,7 @@ reveal claim since `reveal_claimed_at` while `revealing`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -114,26 +114,38 @@ class Slot:
     skip_reason: str | None = None
 
 
-def _due_statements(one: bool) -> tuple[Any, Any, Any]:
+def _due_statements(some: bool) -> tuple[Any, Any, Any]:
     active = [subs.c.active == True, subs.c.paused_reason.is_(None)]  # noqa: E712
     taken = [posts.c.local_date >= bindparam("since")]
     holidays = [skip_dates.c.local_date >= bindparam("since")]
-    if one:
-        active.append(subs.c.id == bindparam("sid"))
-        taken.append(posts.c.subscription_id == bindparam("sid"))
-        holidays.append(skip_dates.c.subscription_id == bindparam("sid"))
+    if some:
+        active.append(subs.c.id.in_(bindparam("sids", expanding=True)))
+        taken.append(posts.c.subscription_id.in_(bindparam("sids", expanding=True)))
+        holidays.append(skip_dates.c.subscription_id.in_(bindparam("sids", expanding=True)))
     return (select(SubscriptionRow).where(*active),
             select(posts.c.subscription_id, posts.c.local_date).where(*taken),
             select(skip_dates.c.subscription_id, skip_dates.c.local_date).where(*holidays))
 
 
 _DUE = {False: _due_statements(False), True: _due_statements(True)}
+# Ids bound per IN (...): well under SQLite's and PostgreSQL's limits on bound parameters.
+IDS_PER_QUERY = 500
 
 
-def due_subscriptions(s: Session, since_day: date, subscription_id: int | None = None) -> list[DueSubscription]:
-    """Active, unpaused subscriptions (or just one), with their holidays and taken dates from `since_day`."""
-    query, taken_q, skip_q = _DUE[subscription_id is not None]
-    params = {"since": since_day, "sid": subscription_id}
+def due_subscriptions(
+    s: Session, since_day: date, subscription_ids: Collection[int] | None = None,
+) -> list[DueSubscription]:
+    """Active, unpaused subscriptions (all, or those of `subscription_ids`), with their holidays
+    and taken dates from `since_day`."""
+    if subscription_ids is None:
+        return _due_of(s, {"since": since_day}, _DUE[False])
+    ids = sorted(set(subscription_ids))
+    return [due for start in range(0, len(ids), IDS_PER_QUERY)
+            for due in _due_of(s, {"since": since_day, "sids": ids[start:start + IDS_PER_QUERY]}, _DUE[True])]
+
+
+def _due_of(s: Session, params: dict[str, Any], statements: tuple[Any, Any, Any]) -> list[DueSubscription]:
+    query, taken_q, skip_q = statements
     rows = list(s.scalars(query, params))
     if not rows:
         return []
@@ -152,10 +164,10 @@ def due_subscriptions(s: Session, since_day: date, subscription_id: int | None =
 
 def plan_due(
     s: Session, since_day: date, plan: Callable[[DueSubscription], list[Slot]],
-    subscription_id: int | None = None,
+    subscription_ids: Collection[int] | None = None,
 ) -> list[Slot]:
     """The slots `plan` (the use case's rule) finds due, over one read of what is due."""
-    return [slot for due in due_subscriptions(s, since_day, subscription_id) for slot in plan(due)]
+    return [slot for due in due_subscriptions(s, since_day, subscription_ids) for slot in plan(due)]
 
 
 def record_skips(s: Session, slots: Iterable[Slot], now: datetime) -> list[Slot]:
@@ -273,14 +285,25 @@ def claim_posts(s: Session, bank: Bank, slots: Iterable[Slot], now: datetime) ->
     return out
 
 
+@dataclass(frozen=True)
+class DueClaims:
+    """What `claim_due` did: skips recorded, the first posts claimed, and the due slots left to claim."""
+
+    skipped: list[Slot]
+    claims: list[Claim]
+    unclaimed: list[Slot]
+
+
 def claim_due(
     s: Session, bank: Bank, since_day: date, plan: Callable[[DueSubscription], list[Slot]],
-    subscription_id: int, now: datetime,
-) -> tuple[list[Slot], list[Claim]]:
-    """One subscription's scheduled job in one unit of work: its due slots, skips recorded, posts claimed."""
-    slots = plan_due(s, since_day, plan, subscription_id)
+    subscription_ids: Collection[int] | None, now: datetime, first: int,
+) -> DueClaims:
+    """In one unit of work: the due slots (of these subscriptions, or all), skips recorded, and
+    the first `first` posts claimed, so sending starts while the rest are claimed in later units."""
+    slots = plan_due(s, since_day, plan, subscription_ids)
     skipped = record_skips(s, [slot for slot in slots if slot.skip_reason], now)
-    return skipped, claim_posts(s, bank, [slot for slot in slots if not slot.skip_reason], now)
+    to_post = [slot for slot in slots if not slot.skip_reason]
+    return DueClaims(skipped, claim_posts(s, bank, to_post[:first], now), to_post[first:])
 
 
 def confirm_post(s: Session, post_id: int, message_id: str, thread_id: str | None, now: datetime) -> bool:
