@@ -42,7 +42,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._procs import Child, clean_env, cpu_seconds, free_port, mlsd_bot
-from bench._seed import ADMIN, seed
+from bench._seed import ADMIN, Seeded, seed
 from bench.standins import BOT_TOKEN, SIGNING_SECRET, TEAM_ID, StandInProcess, sign
 
 SLOW_ACK = 3.0  # Slack shows the user an error after this many seconds
@@ -154,6 +154,94 @@ def row(name: str, bot: float, floor: float, unit: str, target: str, fmt: str = 
             f"{ratio:>7.2f}x  {target}")
 
 
+@dataclass
+class Run:
+    """What every measurement shares: both servers, the stand-in and the seeded database."""
+
+    bot: Target
+    floor: Target
+    standin: StandInProcess
+    seeded: Seeded
+    db: Path
+    n: int
+    concurrency: int
+    members: int
+    channels: int
+
+    @property
+    def response_base(self) -> str:
+        return self.standin.base_url + "/response/"
+
+
+def measure_leaderboard(r: Run) -> list[str]:
+    """`/mlsd leaderboard week` ack latency and CPU, in the seeded channel."""
+    bot, floor, standin, n, conc, resp = r.bot, r.floor, r.standin, r.n, r.concurrency, r.response_base
+    results = {}
+    for t in (floor, bot):
+        bodies = [command("leaderboard week", f"U{i % r.members:02d}", r.seeded.channel.channel,
+                          f"{resp}{t.name}{i}")
+                  for i in range(n)]
+        results[t.name] = phase(t, standin, bodies, conc, n if t is bot else 0)
+    (bl, bcpu, bdrain), (fl, fcpu, _) = results["mlsd-bot"], results["floor"]
+    return [
+        row(f"leaderboard week ack p50 (c={conc}, n={n})", bl.pct(0.5), fl.pct(0.5), "ms", ""),
+        row("leaderboard week ack p99", bl.pct(0.99), fl.pct(0.99), "ms", "<= 1.3x"),
+        row("CPU per leaderboard command", bcpu * 1000, fcpu * 1000, "ms", "", "{:.2f}"),
+        f"{'':<44} non-200: bot {n - bl.statuses[200]}, floor {n - fl.statuses[200]}; "
+        f"bot's last reply {bdrain:.1f} s after the last ack",
+    ]
+
+
+def measure_answers(r: Run) -> list[str]:
+    """Thread answers stored and acknowledged with a reaction, per second; then all checked."""
+    bot, floor, standin, n, conc = r.bot, r.floor, r.standin, r.n, r.concurrency
+    channel = r.seeded.channel.channel
+    loads = {}
+    for t, base in ((floor, 1772500000), (bot, 1772600000)):
+        bodies = [answer_event(channel, r.seeded.thread_ts, f"{base}.{i:06d}", f"UA{i:05d}", f"Ev{t.name}{i:06d}")
+                  for i in range(n)]
+        loads[t.name] = phase(t, standin, bodies, conc, 0)
+    (ba, bacpu, _), (fa, facpu, _) = loads["mlsd-bot"], loads["floor"]
+    reacted = {tuple(pair) for pair in standin.state()["reactions"]}
+    bot_ts = [f"1772600000.{i:06d}" for i in range(n)]
+    with sqlite3.connect(r.db) as conn:
+        stored = {row_[0] for row_ in conn.execute("SELECT message_id FROM replies")}
+    missing_db = sum(ts not in stored for ts in bot_ts)
+    missing_reaction = sum((channel, ts) not in reacted for ts in bot_ts)
+    floor_missing = sum((channel, f"1772500000.{i:06d}") not in reacted for i in range(n))
+    return [
+        row(f"answers acknowledged per second (c={conc})", ba.rate, fa.rate, "/s", ">= 0.7x"),
+        row("answer ack p99", ba.pct(0.99), fa.pct(0.99), "ms", ""),
+        row("CPU per answer", bacpu * 1000, facpu * 1000, "ms", "", "{:.2f}"),
+        f"{'':<44} bot: {ba.statuses[200]}/{n} HTTP 200, {n - missing_db}/{n} in the database, "
+        f"{n - missing_reaction}/{n} reacted; floor: {fa.statuses[200]}/{n} 200, {n - floor_missing}/{n} reacted",
+    ]
+
+
+def measure_subscribe(r: Run) -> list[str]:
+    """`/mlsd subscribe` from an admin in new channels, with `channels` already subscribed."""
+    bot, floor, standin, n, conc, resp = r.bot, r.floor, r.standin, r.n, r.concurrency, r.response_base
+    subs = {}
+    for t in (floor, bot):
+        bodies = [command(f"subscribe serving at {r.seeded.quiet_time}", ADMIN, f"CNEW{t.name[:1]}{i:05d}",
+                          f"{resp}s{t.name}{i}") for i in range(n)]
+        subs[t.name] = phase(t, standin, bodies, conc, n if t is bot else 0)
+    (bs, bscpu, bsdrain), (fs, fscpu, _) = subs["mlsd-bot"], subs["floor"]
+    return [
+        row(f"subscribe ack p50 ({r.channels} channels, c={conc})", bs.pct(0.5), fs.pct(0.5), "ms", ""),
+        row("subscribe ack p99", bs.pct(0.99), fs.pct(0.99), "ms", "<= 1.3x"),
+        row("CPU per subscribe", bscpu * 1000, fscpu * 1000, "ms", "", "{:.2f}"),
+        f"{'':<44} acks slower than {SLOW_ACK:.0f} s: bot {sum(x > SLOW_ACK for x in bs.latencies)}, "
+        f"floor {sum(x > SLOW_ACK for x in fs.latencies)}; non-200: bot {n - bs.statuses[200]}; "
+        f"bot's last confirmation {bsdrain:.1f} s after the last ack",
+    ]
+
+
+MEASUREMENTS: dict[str, Callable[[Run], list[str]]] = {
+    "leaderboard": measure_leaderboard, "answers": measure_answers, "subscribe": measure_subscribe,
+}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer requests and a shorter history")
@@ -162,10 +250,13 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=None, help="days of history in the channel (default 14)")
     parser.add_argument("--channels", type=int, default=1000, help="channels already subscribed")
     parser.add_argument("--members", type=int, default=50)
+    parser.add_argument("--only", choices=("leaderboard", "answers", "subscribe"), action="append",
+                        help="measure only this figure (repeatable; default: all three)")
     args = parser.parse_args()
     n = args.requests or (300 if args.quick else 1000)
     days = args.days or (7 if args.quick else 14)
     conc = args.concurrency
+    measure = args.only or list(MEASUREMENTS)
 
     tmp = Path(tempfile.mkdtemp(prefix="mlsd-bench-http-"))
     db = tmp / "bench.db"
@@ -188,7 +279,7 @@ def main() -> int:
         for t in (bot, floor):
             t.child.wait_http(f"http://127.0.0.1:{t.port}/healthz")
         resp = standin.base_url + "/response/"
-        channel, thread = seeded.channel.channel, seeded.thread_ts
+        channel = seeded.channel.channel
 
         # Warm both up (first-request imports, Bolt's auth.test, the bot's caches).
         for t in (bot, floor):
@@ -196,58 +287,8 @@ def main() -> int:
                     for i in range(40)]
             phase(t, standin, warm, conc, 40 if t is bot else 0)
 
-        # 1. /mlsd leaderboard week
-        results = {}
-        for t in (floor, bot):
-            bodies = [command("leaderboard week", f"U{i % args.members:02d}", channel, f"{resp}{t.name}{i}")
-                      for i in range(n)]
-            results[t.name] = phase(t, standin, bodies, conc, n if t is bot else 0)
-        (bl, bcpu, bdrain), (fl, fcpu, _) = results["mlsd-bot"], results["floor"]
-        lines += [
-            row(f"leaderboard week ack p50 (c={conc}, n={n})", bl.pct(0.5), fl.pct(0.5), "ms", ""),
-            row("leaderboard week ack p99", bl.pct(0.99), fl.pct(0.99), "ms", "<= 1.3x"),
-            row("CPU per leaderboard command", bcpu * 1000, fcpu * 1000, "ms", "", "{:.2f}"),
-            f"{'':<44} non-200: bot {n - bl.statuses[200]}, floor {n - fl.statuses[200]}; "
-            f"bot's last reply {bdrain:.1f} s after the last ack",
-        ]
-
-        # 2. Thread answers, acknowledged with a reaction.
-        loads = {}
-        for t, base in ((floor, 1772500000), (bot, 1772600000)):
-            bodies = [answer_event(channel, thread, f"{base}.{i:06d}", f"UA{i:05d}", f"Ev{t.name}{i:06d}")
-                      for i in range(n)]
-            loads[t.name] = phase(t, standin, bodies, conc, 0)
-        (ba, bacpu, _), (fa, facpu, _) = loads["mlsd-bot"], loads["floor"]
-        reacted = {tuple(r) for r in standin.state()["reactions"]}
-        bot_ts = [f"1772600000.{i:06d}" for i in range(n)]
-        with sqlite3.connect(db) as conn:
-            stored = {r[0] for r in conn.execute("SELECT message_id FROM replies")}
-        missing_db = sum(ts not in stored for ts in bot_ts)
-        missing_reaction = sum((channel, ts) not in reacted for ts in bot_ts)
-        floor_missing = sum((channel, f"1772500000.{i:06d}") not in reacted for i in range(n))
-        lines += [
-            row(f"answers acknowledged per second (c={conc})", ba.rate, fa.rate, "/s", ">= 0.7x"),
-            row("answer ack p99", ba.pct(0.99), fa.pct(0.99), "ms", ""),
-            row("CPU per answer", bacpu * 1000, facpu * 1000, "ms", "", "{:.2f}"),
-            f"{'':<44} bot: {ba.statuses[200]}/{n} HTTP 200, {n - missing_db}/{n} in the database, "
-            f"{n - missing_reaction}/{n} reacted; floor: {fa.statuses[200]}/{n} 200, {n - floor_missing}/{n} reacted",
-        ]
-
-        # 3. /mlsd subscribe from an admin, with `channels` already subscribed.
-        subs = {}
-        for t in (floor, bot):
-            bodies = [command(f"subscribe serving at {seeded.quiet_time}", ADMIN, f"CNEW{t.name[:1]}{i:05d}",
-                              f"{resp}s{t.name}{i}") for i in range(n)]
-            subs[t.name] = phase(t, standin, bodies, conc, n if t is bot else 0)
-        (bs, bscpu, bsdrain), (fs, fscpu, _) = subs["mlsd-bot"], subs["floor"]
-        lines += [
-            row(f"subscribe ack p50 ({args.channels} channels, c={conc})", bs.pct(0.5), fs.pct(0.5), "ms", ""),
-            row("subscribe ack p99", bs.pct(0.99), fs.pct(0.99), "ms", "<= 1.3x"),
-            row("CPU per subscribe", bscpu * 1000, fscpu * 1000, "ms", "", "{:.2f}"),
-            f"{'':<44} acks slower than {SLOW_ACK:.0f} s: bot {sum(x > SLOW_ACK for x in bs.latencies)}, "
-            f"floor {sum(x > SLOW_ACK for x in fs.latencies)}; non-200: bot {n - bs.statuses[200]}; "
-            f"bot's last confirmation {bsdrain:.1f} s after the last ack",
-        ]
+        for name in measure:
+            lines += MEASUREMENTS[name](Run(bot, floor, standin, seeded, db, n, conc, args.members, args.channels))
     finally:
         for t in (bot, floor):
             t.child.stop()
