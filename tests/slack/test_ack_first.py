@@ -55,3 +55,26 @@ async def test_a_reply_is_never_held_back_forever_by_a_stream_of_requests():
         task = asyncio.create_task(reply())
         await asyncio.wait_for(ran.wait(), 5)
     await task
+
+
+async def test_a_reply_waits_for_the_burst_to_end_not_for_a_gap_between_two_requests():
+    lanes = AckFirst(max_wait=60, quiet=60)
+    ran = asyncio.Event()
+
+    async def reply() -> None:
+        async with lanes.turn():
+            ran.set()
+
+    with lanes.request():
+        pass  # one request of a burst acknowledged; nothing is in flight for a moment
+    task = asyncio.create_task(reply())
+    await _spin()
+    assert not ran.is_set()  # a request arrived within the last `quiet` seconds: the burst may go on
+    task.cancel()
+
+    lanes = AckFirst(max_wait=60, quiet=0.01)
+    with lanes.request():
+        pass
+    task = asyncio.create_task(reply())
+    await asyncio.wait_for(ran.wait(), 5)  # once the requests have stopped, it runs
+    await task
