@@ -14,7 +14,6 @@ import asyncio
 import logging
 import re
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -25,13 +24,13 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 
 from adapters.slack import inbound
 from adapters.slack.ack_first import AckFirst
 from adapters.slack.blocks import BlockKit, Rendered
 from adapters.slack.outbound import ANSWER_VIEW, SlackPort, make_client, slack_errors
+from adapters.slack.repeats import SkipRepeats
 from bot.command_parser import ADMIN_COMMANDS, CommandError, parse
 from bot.config import Settings
 from bot.core import Core, NotRecorded
@@ -45,7 +44,6 @@ EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
 SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
 ADMIN_CACHE_SECONDS = 300
-SEEN_EVENTS = 5000
 
 
 class SlackSetupError(AdapterError):
@@ -85,7 +83,7 @@ class SlackAdapter:
         # listeners that do slower work (commands, buttons, forms) ack first and hand
         # the rest to a background task.
         self.app = AsyncApp(client=self.client, signing_secret=secret, process_before_response=True)
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self.repeats = SkipRepeats()
         self._admins: dict[str, tuple[bool, float]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.ack_first = AckFirst()
@@ -207,35 +205,22 @@ class SlackAdapter:
 
     def _register(self) -> None:
         app = self.app
-        app.use(self._skip_repeats)
+        app.use(self.repeats)
+        # Bolt tries listeners in this order and each miss costs a matcher call: the busiest
+        # first (commands and thread replies), so under a burst an ack doesn't pay for the rest.
+        app.command(re.compile(r"^/mlsd"))(self._on_command)
         app.event("message")(self._on_message)
         app.event("reaction_added")(self._on_reaction)
         app.event("reaction_removed")(self._on_reaction)
-        app.event("app_home_opened")(self._on_home_opened)
-        app.command(re.compile(r"^/mlsd"))(self._on_command)
         app.action(re.compile(r".*"))(self._on_action)
         app.view(ANSWER_VIEW)(self._on_answer_submitted)
+        app.event("app_home_opened")(self._on_home_opened)
         # Bolt runs the first matching listener: anything else is acknowledged and ignored
         # (an unhandled event would get a 404, and Slack would keep redelivering it).
         app.event(re.compile(r".*"))(self._ignore)
 
     async def _ignore(self, body: dict) -> None:
         log.debug("ignored Slack event %s", (body.get("event") or {}).get("type"))
-
-    async def _skip_repeats(self, body: dict, request: Any, next: Any) -> BoltResponse | None:
-        """Slack redelivers an event it thinks we missed (X-Slack-Retry-Num). One this
-        process already took is answered 200 at once; the core's own event-id ledger
-        covers deliveries after a restart."""
-        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-        if event_id:
-            if event_id in self._seen:
-                log.info("skipping repeated delivery of %s (retry %s)", event_id,
-                         inbound.retry_num(request.headers))
-                return BoltResponse(status=200, body="")
-            self._seen[event_id] = None
-            while len(self._seen) > SEEN_EVENTS:
-                self._seen.popitem(last=False)
-        return await next()
 
     async def _on_message(self, body: dict, context: Any) -> None:
         async with self._work("message event", body):
@@ -328,7 +313,7 @@ class SlackAdapter:
         except NotRecorded:
             # Fail the listener: Bolt answers 500 and Slack redelivers the event later,
             # and that redelivery must not be skipped as a repeat.
-            self._seen.pop(str(body.get("event_id") or ""), None)
+            self.repeats.forget(str(body.get("event_id") or ""))
             log.error("Slack %s not recorded (team=%s channel=%s); Slack will redeliver it", what,
                       inbound.team_id(body), _channel_of(body))
             raise

@@ -99,7 +99,7 @@ async def test_a_retried_event_is_counted_once_and_calls_nothing(slack: SlackWor
     _, again = await slack.say(ANA, GOOD, thread_ts=thread, ts=ts, event_id="Ev0RETRY", retry_num=1)
     assert again == []
     # after a restart the adapter has forgotten it; the core's ledger still knows
-    slack.adapter._seen.clear()
+    slack.adapter.repeats.clear()
     _, after_restart = await slack.say(ANA, GOOD, thread_ts=thread, ts=ts, event_id="Ev0RETRY", retry_num=2)
     assert after_restart == []
     with slack.core.rt.store.session() as s:
