@@ -16,10 +16,8 @@ workers, matching the connection pool.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Concatenate, ParamSpec, TypeVar
@@ -32,6 +30,7 @@ from bot.domain import ChannelRef
 from bot.store import habits as _habit_tables  # noqa: F401  (tables must be registered)
 from bot.store.db import make_engine, upgrade
 from bot.store.models import GroupRow, MemberRow, PostRow, ProcessedEventRow, SubscriptionRow
+from bot.store.workers import DatabaseThreads
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -42,8 +41,8 @@ POSTGRES_WORKERS = 4
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        workers = 1 if engine.dialect.name == "sqlite" else POSTGRES_WORKERS
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mlsd-db")
+        sqlite = engine.dialect.name == "sqlite"
+        self._threads = DatabaseThreads(1 if sqlite else POSTGRES_WORKERS, drain=sqlite)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:
@@ -53,7 +52,7 @@ class Store:
         return cls(engine)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True)
+        self._threads.close()
         self.engine.dispose()
 
     async def run(self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -63,9 +62,8 @@ class Store:
         returns keep their loaded attributes (sessions don't expire on commit) but
         must not be used to load more. Nothing in `work` may await.
         """
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._executor, functools.partial(self.unit, work, *args, **kwargs))
+        result: T = await self._threads.submit(functools.partial(self.unit, work, *args, **kwargs))
+        return result
 
     def unit(self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """`run`'s synchronous twin, for the CLI and for code already on a database thread."""
