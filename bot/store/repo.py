@@ -6,12 +6,13 @@ letting check-then-insert races through.
 
 Why worker threads and not SQLAlchemy's async engine: the store's functions
 stay plain synchronous SQLModel code (easy to read, test and reuse from the
-CLI), and a unit of work is short, so one thread hop per unit costs tens of
-microseconds. SQLite gets exactly one worker thread: its writers serialise
-anyway, and one thread means no busy-wait sleeps between our own writers and
-no "database is locked" when a read transaction upgrades to a write (what
-aiosqlite does too, one thread per connection). PostgreSQL gets a few
-workers, matching the connection pool.
+CLI), and aiosqlite would hop to a thread per statement where we hop once
+per unit (bot.store.workers, which also batches the hops under load). SQLite
+gets exactly one worker thread: its writers serialise anyway, and one thread
+means no busy-wait sleeps between our own writers and no "database is
+locked" when a read transaction upgrades to a write (what aiosqlite does
+too, one thread per connection). PostgreSQL gets a few workers, matching
+the connection pool.
 """
 
 from __future__ import annotations
