@@ -4,8 +4,9 @@ This is the busiest write path (every reply in every thread), so it speaks
 SQLAlchemy Core over the tables rather than loading ORM objects: one indexed
 lookup per fact, inserts that let a unique constraint reject a repeat
 (`ON CONFLICT DO NOTHING`) instead of a check-then-insert or a savepoint.
-Everything here runs inside one unit of work (`Store.run`) per event, so an
-event's "seen" mark and its effect commit together or not at all.
+Everything here runs inside one unit of work per event (`Store.run_sql`: a
+bare connection, no ORM session), so an event's "seen" mark and its effect
+commit together or not at all.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, select, update
-from sqlmodel import Session
 
 from bot.domain import ChannelRef
 from bot.store.conflicts import inserted
 from bot.store.db import as_utc
 from bot.store.models import GroupRow, MemberRow, PostRow, ProcessedEventRow, ReplyRow, VoteRow
+from bot.store.unit import Sql, Unit, sql_of
 
 groups: Table = GroupRow.__table__  # type: ignore[attr-defined]
 members: Table = MemberRow.__table__  # type: ignore[attr-defined]
@@ -83,12 +84,12 @@ _FIND_REPLY = (
     .where(posts.c.group_id == bindparam("group_id"), replies.c.message_id == bindparam("message_id"))
     .limit(1)
 )
-def insert_ignoring_repeats(s: Session, table: Table, values: dict[str, Any]) -> bool:
+def insert_ignoring_repeats(s: Unit | Sql, table: Table, values: dict[str, Any]) -> bool:
     """Insert a row unless a unique constraint already holds its twin; True when inserted."""
     return inserted(s, table, values)
 
 
-def first_delivery(s: Session, key: str, now: datetime) -> bool:
+def first_delivery(s: Unit | Sql, key: str, now: datetime) -> bool:
     """Mark a platform event handled; False when it was handled before (a retry or a replay)."""
     return insert_ignoring_repeats(s, processed, {"key": key, "at": now})
 
@@ -97,22 +98,22 @@ def _where(ref: ChannelRef) -> dict[str, str]:
     return {"platform": ref.platform, "workspace": ref.workspace, "channel": ref.channel}
 
 
-def _group_id(s: Session, ref: ChannelRef) -> int | None:
-    return s.connection().execute(_GROUP_ID, _where(ref)).scalar()
+def _group_id(s: Unit | Sql, ref: ChannelRef) -> int | None:
+    return sql_of(s).execute(_GROUP_ID, _where(ref)).scalar()
 
 
-def thread_post(s: Session, ref: ChannelRef, thread_id: str) -> ThreadPost | None:
+def thread_post(s: Unit | Sql, ref: ChannelRef, thread_id: str) -> ThreadPost | None:
     """The question whose thread this is, in this channel; None for any other thread."""
-    row = s.connection().execute(_THREAD_POST, {**_where(ref), "thread_id": thread_id}).first()
+    row = sql_of(s).execute(_THREAD_POST, {**_where(ref), "thread_id": thread_id}).first()
     return _thread_post(row) if row else None
 
 
-def post_in_channel(s: Session, ref: ChannelRef, post_id: int) -> ThreadPost | None:
+def post_in_channel(s: Unit | Sql, ref: ChannelRef, post_id: int) -> ThreadPost | None:
     """A question by id, only if it belongs to this channel (a form can't reach across channels)."""
     group_id = _group_id(s, ref)
     if group_id is None:
         return None
-    row = s.connection().execute(_POST_IN_GROUP, {"post_id": post_id, "group_id": group_id}).first()
+    row = sql_of(s).execute(_POST_IN_GROUP, {"post_id": post_id, "group_id": group_id}).first()
     return _thread_post(row) if row else None
 
 
@@ -120,9 +121,9 @@ def _thread_post(row: Any) -> ThreadPost:
     return ThreadPost(row.id, row.group_id, row.status, as_utc(row.deadline) or row.deadline)
 
 
-def member_id(s: Session, ref: ChannelRef, user_id: str, name: str = "") -> int:
+def member_id(s: Unit | Sql, ref: ChannelRef, user_id: str, name: str = "") -> int:
     """The member's id, created on first sight; a changed display name is kept up to date."""
-    conn = s.connection()
+    conn = sql_of(s)
     who = {"platform": ref.platform, "workspace": ref.workspace, "user_id": user_id}
     row = conn.execute(_MEMBER, who).first()
     if row is None:
@@ -133,7 +134,7 @@ def member_id(s: Session, ref: ChannelRef, user_id: str, name: str = "") -> int:
     return int(row.id)
 
 
-def add_reply(s: Session, *, post_id: int, member_id: int, message_id: str, text: str, is_answer: bool,
+def add_reply(s: Unit | Sql, *, post_id: int, member_id: int, message_id: str, text: str, is_answer: bool,
               late: bool, at: datetime, private: bool = False) -> bool:
     """Record a reply; False when this message is already recorded for this question."""
     return insert_ignoring_repeats(s, replies, {
@@ -143,19 +144,19 @@ def add_reply(s: Session, *, post_id: int, member_id: int, message_id: str, text
     })
 
 
-def replace_private_answer(s: Session, post_id: int, message_id: str, text: str, now: datetime) -> bool:
+def replace_private_answer(s: Unit | Sql, post_id: int, message_id: str, text: str, now: datetime) -> bool:
     """Blind mode: overwrite a member's earlier private answer; False when there was none."""
-    result = s.connection().execute(_REPLACE_PRIVATE, {"b_post_id": post_id, "b_message_id": message_id,
+    result = sql_of(s).execute(_REPLACE_PRIVATE, {"b_post_id": post_id, "b_message_id": message_id,
                                                       "b_text": text, "b_edited_at": now})
     return bool(result.rowcount)
 
 
-def find_reply(s: Session, ref: ChannelRef, message_id: str) -> StoredReply | None:
+def find_reply(s: Unit | Sql, ref: ChannelRef, message_id: str) -> StoredReply | None:
     """The recorded reply a later edit, delete or vote is about, in this channel."""
     group_id = _group_id(s, ref)
     if group_id is None:
         return None
-    row = s.connection().execute(_FIND_REPLY, {"group_id": group_id, "message_id": message_id}).first()
+    row = sql_of(s).execute(_FIND_REPLY, {"group_id": group_id, "message_id": message_id}).first()
     if row is None:
         return None
     post = ThreadPost(row.post_id, row.group_id, row.status, as_utc(row.deadline) or row.deadline)
@@ -163,23 +164,23 @@ def find_reply(s: Session, ref: ChannelRef, message_id: str) -> StoredReply | No
                        bool(row.late), post)
 
 
-def edit_reply(s: Session, reply_id: int, text: str, is_answer: bool, acknowledged: bool, now: datetime) -> None:
-    s.connection().execute(update(replies).where(replies.c.id == reply_id).values(
+def edit_reply(s: Unit | Sql, reply_id: int, text: str, is_answer: bool, acknowledged: bool, now: datetime) -> None:
+    sql_of(s).execute(update(replies).where(replies.c.id == reply_id).values(
         text=text, is_answer=is_answer, acknowledged=acknowledged, edited_at=now))
 
 
-def flag_deleted(s: Session, reply_id: int) -> None:
+def flag_deleted(s: Unit | Sql, reply_id: int) -> None:
     """Deleted replies are kept, flagged: nothing a member wrote is lost."""
-    s.connection().execute(update(replies).where(replies.c.id == reply_id).values(deleted=True))
+    sql_of(s).execute(update(replies).where(replies.c.id == reply_id).values(deleted=True))
 
 
-def add_vote(s: Session, *, post_id: int, message_id: str, voter_id: int, target_id: int, reaction: str,
+def add_vote(s: Unit | Sql, *, post_id: int, message_id: str, voter_id: int, target_id: int, reaction: str,
              at: datetime) -> None:
     insert_ignoring_repeats(s, votes, {"post_id": post_id, "message_id": message_id, "voter_id": voter_id,
                                        "target_id": target_id, "reaction": reaction, "at": at})
 
 
-def remove_vote(s: Session, *, post_id: int, message_id: str, voter_id: int, reaction: str) -> None:
-    s.connection().execute(delete(votes).where(
+def remove_vote(s: Unit | Sql, *, post_id: int, message_id: str, voter_id: int, reaction: str) -> None:
+    sql_of(s).execute(delete(votes).where(
         votes.c.post_id == post_id, votes.c.message_id == message_id, votes.c.voter_id == voter_id,
         votes.c.reaction == reaction))

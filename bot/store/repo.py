@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -65,6 +65,18 @@ class Store:
         """
         result: T = await self._threads.submit(functools.partial(self.unit, work, *args, **kwargs))
         return result
+
+    async def run_sql(self, work: Callable[Concatenate[Connection, P], T], *args: P.args,
+                      **kwargs: P.kwargs) -> T:
+        """`run` for a unit written in SQLAlchemy Core only: `work(connection, ...)` in one
+        transaction, without an ORM session (about 0.1 ms less per unit)."""
+        result: T = await self._threads.submit(functools.partial(self.sql_unit, work, *args, **kwargs))
+        return result
+
+    def sql_unit(self, work: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """`run_sql`'s synchronous twin."""
+        with self.engine.begin() as connection:
+            return work(connection, *args, **kwargs)
 
     def unit(self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """`run`'s synchronous twin, for the CLI and for code already on a database thread."""
