@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, delete, select, update
 
 from bot.domain import ChannelRef
-from bot.store.conflicts import inserted
+from bot.store.conflicts import insert_new, inserted
 from bot.store.db import as_utc
 from bot.store.models import GroupRow, MemberRow, PostRow, ProcessedEventRow, ReplyRow, VoteRow
 from bot.store.unit import Sql, Unit, sql_of
@@ -127,8 +127,10 @@ def member_id(s: Unit | Sql, ref: ChannelRef, user_id: str, name: str = "") -> i
     who = {"platform": ref.platform, "workspace": ref.workspace, "user_id": user_id}
     row = conn.execute(_MEMBER, who).first()
     if row is None:
-        insert_ignoring_repeats(s, members, {**who, "display_name": name})
-        row = conn.execute(_MEMBER, who).one()
+        new_id = conn.execute(insert_new(s, members, returning=members.c.id), {**who, "display_name": name}).scalar()
+        if new_id is not None:
+            return int(new_id)
+        row = conn.execute(_MEMBER, who).one()  # created meanwhile by a concurrent event
     if name and row.display_name != name:
         conn.execute(_RENAME, {"b_member_id": row.id, "b_display_name": name})
     return int(row.id)
