@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -185,25 +186,9 @@ class Commands:
     # ------------------------------------------------------------------ admin
 
     async def _subscribe(self, event: SlashCommand, command: Command) -> Reply:
-        default_zone = self.rt.settings.timezone
         assert command.topic is not None
-        current = await self.rt.store.run(channels.subscription, event.channel, command.topic)
-        base = ScheduleSpec(timezone=default_zone)
-        if current:
-            # Re-subscribing keeps what was set before unless the command changes it.
-            base = ScheduleSpec(
-                at=current.post_time, timezone=current.timezone,
-                days=tuple(current.days.split(",")),
-                window=timedelta(minutes=current.window_minutes),
-            )
-        spec = ScheduleSpec(
-            at=command.at or base.at,
-            timezone=command.timezone or base.timezone,
-            days=command.days or base.days,
-            window=command.window_length or base.window,
-            blind=command.blind,  # re-subscribing without `blind` turns it off
-        )
-        sub, what = await self.practice.subscribe(event.channel, command.topic, spec, event.user_id)
+        sub, what = await self.practice.subscribe(
+            event.channel, command.topic, functools.partial(self._schedule_for, command), event.user_id)
         if command.skip_dates:
             await self.habits.add_skip_dates(sub.id or 0, command.skip_dates)
         if command.digest_weekday is not None:
@@ -217,9 +202,9 @@ class Commands:
         return Reply(Message(
             title=None,
             sections=(Section(Text.of(
-                f"{verb}: {topic_text} at {spec.at} {spec.timezone}, "
-                f"{','.join(spec.days)}; answers close after {format_window(sub.window_minutes)}"
-                + (" (blind: answers are private until the reveal)" if spec.blind else "")
+                f"{verb}: {topic_text} at {sub.post_time} {sub.timezone}, "
+                f"{sub.days}; answers close after {format_window(sub.window_minutes)}"
+                + (" (blind: answers are private until the reveal)" if sub.blind else "")
                 + (f"; no posts on {', '.join(d.isoformat() for d in command.skip_dates)}"
                    if command.skip_dates else "")
                 + (f"; weekly digest on {WEEKDAYS[command.digest_weekday]}"
@@ -230,6 +215,24 @@ class Commands:
             )),),
             kind=MessageKind.NOTICE,
         ), private=False)
+
+    def _schedule_for(self, command: Command, current: SubscriptionRow | None) -> ScheduleSpec:
+        """The schedule a subscribe command asks for: re-subscribing keeps what was set
+        before (`current`) unless the command changes it; `blind` is only on when asked."""
+        base = ScheduleSpec(timezone=self.rt.settings.timezone)
+        if current:
+            base = ScheduleSpec(
+                at=current.post_time, timezone=current.timezone,
+                days=tuple(current.days.split(",")),
+                window=timedelta(minutes=current.window_minutes),
+            )
+        return ScheduleSpec(
+            at=command.at or base.at,
+            timezone=command.timezone or base.timezone,
+            days=command.days or base.days,
+            window=command.window_length or base.window,
+            blind=command.blind,  # re-subscribing without `blind` turns it off
+        )
 
     async def _unsubscribe(self, event: SlashCommand, command: Command) -> Reply:
         assert command.topic is not None

@@ -22,7 +22,7 @@ import asyncio
 import functools
 import logging
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -70,6 +70,10 @@ class ScheduleSpec:
     window: timedelta = timedelta(hours=24)
     blind: bool = False
 
+    @property
+    def window_minutes(self) -> int:
+        return int(self.window.total_seconds() // 60)
+
 
 @dataclass
 class DueReport:
@@ -110,13 +114,14 @@ class Practice:
     # ------------------------------------------------------------ subscriptions
 
     async def subscribe(
-        self, channel: ChannelRef, topic: str, spec: ScheduleSpec, by: str
+        self, channel: ChannelRef, topic: str, spec_for: Callable[[SubscriptionRow | None], ScheduleSpec], by: str
     ) -> tuple[SubscriptionRow, str]:
-        """Create, update or resume; returns the row and what happened."""
-        row, what = await self.rt.store.run(
-            subscriptions.subscribe, channel, topic, at=spec.at, timezone=spec.timezone,
-            days=",".join(spec.days), window_minutes=int(spec.window.total_seconds() // 60),
-            blind=spec.blind, by=by, now=self.rt.clock.now())
+        """Create, update or resume; returns the row and what happened.
+
+        `spec_for` turns the channel's current subscription to the topic (None: none)
+        into the schedule wanted; it is read and written in one unit of work."""
+        row, what = await self.rt.store.run_sql(
+            subscriptions.subscribe, channel, topic, spec_for, by=by, now=self.rt.clock.now())
         self.rt.schedule_changed(row.group_id)
         return row, what
 

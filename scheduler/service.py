@@ -122,6 +122,7 @@ class BotScheduler:
         self._signatures: dict[str, tuple[Any, ...]] = {}
         self._fired_at: dict[str, datetime] = {}  # one-off jobs: the moment they last ran for
         self._group_of: dict[str, int] = {}  # job id -> the group whose job it is
+        self._jobs_of: dict[int, set[str]] = {}  # and back: a group's refresh looks at its own jobs only
         self._retry_of: dict[int, datetime] = {}  # group -> earliest retry time of its held claims
         self._inflight: set[asyncio.Task[Any]] = set()
         self._closing = False
@@ -328,7 +329,7 @@ class BotScheduler:
         wanted: set[str] = set()
         for n, (job_id, (signature, make_trigger, args, group_id)) in enumerate(self._wanted(table), 1):
             wanted.add(job_id)
-            self._group_of[job_id] = group_id
+            self._own(job_id, group_id)
             self._ensure(job_id, signature, make_trigger, args)
             if n % APPLY_BATCH == 0:
                 await asyncio.sleep(0)
@@ -340,7 +341,7 @@ class BotScheduler:
             stale = known - wanted - {RETRY_JOB_ID}
             self._retry_of = dict(table.retries)
         else:
-            stale = {job_id for job_id, g in self._group_of.items() if g == scope and job_id not in wanted}
+            stale = self._jobs_of.get(scope, set()) - wanted
             self._retry_of.pop(scope, None)
             self._retry_of.update(table.retries)
         for job_id in stale:
@@ -384,7 +385,19 @@ class BotScheduler:
             self.scheduler.remove_job(job_id)
         self._signatures.pop(job_id, None)
         self._fired_at.pop(job_id, None)
-        self._group_of.pop(job_id, None)
+        jobs = self._jobs_of.get(self._group_of.pop(job_id, -1))
+        if jobs is not None:
+            jobs.discard(job_id)
+
+    def _own(self, job_id: str, group_id: int) -> None:
+        """Record whose job this is (a job keeps its id if it ever moved group: move it)."""
+        before = self._group_of.get(job_id)
+        if before == group_id:
+            return
+        if before is not None:
+            self._jobs_of.get(before, set()).discard(job_id)
+        self._group_of[job_id] = group_id
+        self._jobs_of.setdefault(group_id, set()).add(job_id)
 
     @staticmethod
     def _wanted(table: Timetable) -> Iterator[tuple[str, _Wanted]]:

@@ -59,15 +59,6 @@ def schedule(s: Session, ref: ChannelRef) -> ChannelSchedule:
                            [OpenPost(t, m or "", as_utc(d) or d) for t, m, d in posts])
 
 
-def subscription(s: Session, ref: ChannelRef, topic: str) -> SubscriptionRow | None:
-    """The channel's subscription to one topic (or `all`), active or not."""
-    group = group_id(s, ref)
-    if group is None:
-        return None
-    return s.exec(select(SubscriptionRow).where(
-        SubscriptionRow.group_id == group, SubscriptionRow.topic == topic)).first()
-
-
 def active_subscriptions(s: Session, ref: ChannelRef) -> list[SubscriptionRow]:
     group = group_id(s, ref)
     return [sub for sub in _subscriptions(s, group) if sub.active] if group is not None else []

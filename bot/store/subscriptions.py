@@ -6,14 +6,36 @@ scheduler about the change (`Runtime.schedule_changed`) after it commits.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Protocol
 
+from sqlalchemy import Table, bindparam, insert, update
 from sqlmodel import Session, select
 
 from bot.domain import ChannelRef
 from bot.selection import ALL
-from bot.store.answers import insert_ignoring_repeats
+from bot.store.conflicts import insert_new
 from bot.store.models import GroupRow, SubscriptionRow
+from bot.store.unit import Sql, Unit, sql_of
+
+groups: Table = GroupRow.__table__  # type: ignore[attr-defined]
+subs: Table = SubscriptionRow.__table__  # type: ignore[attr-defined]
+
+
+class Schedule(Protocol):
+    """What a subscription's schedule is made of (the use case's ScheduleSpec)."""
+
+    @property
+    def at(self) -> str: ...
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def days(self) -> tuple[str, ...]: ...
+    @property
+    def window_minutes(self) -> int: ...
+    @property
+    def blind(self) -> bool: ...
 
 
 def find_group(s: Session, ref: ChannelRef) -> GroupRow | None:
@@ -22,54 +44,72 @@ def find_group(s: Session, ref: ChannelRef) -> GroupRow | None:
         GroupRow.channel == ref.channel)).first()
 
 
-def _group(s: Session, ref: ChannelRef, now: datetime) -> GroupRow:
-    """The channel's group, created on first use (a concurrent creator's row wins, never an error)."""
-    found = find_group(s, ref)
-    if found is None:
-        insert_ignoring_repeats(s, GroupRow.__table__,  # type: ignore[attr-defined]
-                                {"platform": ref.platform, "workspace": ref.workspace,
-                                 "channel": ref.channel, "timezone": "UTC", "created_at": now})
-        found = find_group(s, ref)
-    assert found is not None
-    return found
-
-
 def _of_group(s: Session, group_id: int) -> list[SubscriptionRow]:
     return list(s.exec(select(SubscriptionRow).where(SubscriptionRow.group_id == group_id)
                        .order_by(SubscriptionRow.id)))  # type: ignore[arg-type]
 
 
+# `/mlsd subscribe` is what an admin runs in channel after channel: its statements are
+# built once, in SQLAlchemy Core (building an ORM query per call cost more than SQLite).
+_GROUP_ID = select(groups.c.id).where(
+    groups.c.platform == bindparam("platform"), groups.c.workspace == bindparam("workspace"),
+    groups.c.channel == bindparam("channel"))
+_SUBSCRIPTION = select(subs).where(subs.c.group_id == bindparam("gid"), subs.c.topic == bindparam("topic"))
+_SET_GROUP_ZONE = update(groups).where(groups.c.id == bindparam("b_gid")).values(timezone=bindparam("b_tz"))
+# (An UPDATE's bind names must differ from its columns' names, hence the `b_` prefixes.)
+_UPDATE = update(subs).where(subs.c.id == bindparam("b_id")).values(
+    post_time=bindparam("b_post_time"), timezone=bindparam("b_timezone"), days=bindparam("b_days"),
+    window_minutes=bindparam("b_window_minutes"), blind=bindparam("b_blind"), active=True,
+    paused_reason=None, effective_from=bindparam("b_effective_from"), updated_at=bindparam("b_updated_at"))
+
+
+def _group_id(s: Unit | Sql, ref: ChannelRef, now: datetime) -> int:
+    """The channel's group, created on first use (a concurrent creator's row wins, never an error)."""
+    where = {"platform": ref.platform, "workspace": ref.workspace, "channel": ref.channel}
+    found = sql_of(s).execute(_GROUP_ID, where).scalar()
+    if found is None:
+        found = sql_of(s).execute(insert_new(s, groups, returning=groups.c.id),
+                                  {**where, "timezone": "UTC", "created_at": now}).scalar()
+    if found is None:  # created meanwhile by a concurrent command
+        found = sql_of(s).execute(_GROUP_ID, where).scalar_one()
+    return int(found)
+
+
 def subscribe(
-    s: Session, channel: ChannelRef, topic: str, *, at: str, timezone: str, days: str,
-    window_minutes: int, blind: bool, by: str, now: datetime,
+    s: Unit | Sql, channel: ChannelRef, topic: str, spec_for: Callable[[SubscriptionRow | None], Schedule], *,
+    by: str, now: datetime,
 ) -> tuple[SubscriptionRow, str]:
-    """Create, update or resume; returns the row and what happened ("subscribed", "resumed", "updated")."""
-    group = _group(s, channel, now)
-    existing = s.exec(select(SubscriptionRow).where(
-        SubscriptionRow.group_id == group.id, SubscriptionRow.topic == topic)).first()
-    row = existing or SubscriptionRow(
-        group_id=group.id or 0, topic=topic, post_time=at, timezone=timezone, days=days,
-        effective_from=now, updated_at=now, created_by=by,
-    )
+    """Create, update or resume; returns the row and what happened ("subscribed", "resumed", "updated").
+
+    `spec_for` is the use case's rule for the schedule, given the channel's current
+    subscription to the topic (None: none yet); it runs inside this unit, so the read
+    and the write are one transaction.
+    """
+    conn = sql_of(s)
+    gid = _group_id(s, channel, now)
+    found = conn.execute(_SUBSCRIPTION, {"gid": gid, "topic": topic}).first()
+    existing = SubscriptionRow(**found._mapping) if found is not None else None
+    spec = spec_for(existing)
     if existing is None:
         what = "subscribed"
     elif not existing.active or existing.paused_reason:
         what = "resumed"
     else:
         what = "updated"
-    row.post_time, row.timezone, row.days = at, timezone, days
-    row.window_minutes = window_minutes
-    row.blind = blind
-    if what != "updated":
-        # Only occurrences from now on: subscribing never posts a past slot.
-        row.effective_from = now
-    row.active = True
-    row.paused_reason = None
-    row.updated_at = now
-    group.timezone = timezone
-    s.add(group)
-    s.add(row)
-    s.flush()
+    # Only occurrences from now on: subscribing never posts a past slot.
+    effective_from = existing.effective_from if existing is not None and what == "updated" else now
+    values = {"post_time": spec.at, "timezone": spec.timezone, "days": ",".join(spec.days),
+              "window_minutes": spec.window_minutes, "blind": spec.blind, "active": True,
+              "paused_reason": None, "effective_from": effective_from, "updated_at": now}
+    if existing is None:
+        row = SubscriptionRow(group_id=gid, topic=topic, created_by=by, **values)
+        row.id = conn.execute(insert(subs).returning(subs.c.id), {
+            "group_id": gid, "topic": topic, "created_by": by, **values}).scalar_one()
+    else:
+        conn.execute(_UPDATE, {"b_id": existing.id, **{f"b_{k}": v for k, v in values.items()
+                                                      if k not in ("active", "paused_reason")}})
+        row = SubscriptionRow(id=existing.id, group_id=gid, topic=topic, created_by=existing.created_by, **values)
+    conn.execute(_SET_GROUP_ZONE, {"b_gid": gid, "b_tz": spec.timezone})
     return row, what
 
 
