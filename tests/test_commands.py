@@ -84,6 +84,17 @@ async def test_platform_admins_and_configured_admins_are_both_admins(world):
     assert "Updated" in (await world.command("UADMIN", "subscribe data at 10:00")).message.plain()
 
 
+async def test_resubscribing_keeps_what_the_command_does_not_change(world):
+    await world.admin("subscribe data at 08:30 tz Europe/Berlin days mon,wed window 2h blind")
+    updated = (await world.admin("subscribe data at 10:00")).message.plain()
+    assert "Updated: " in updated and "at 10:00 Europe/Berlin, mon,wed; answers close after 2h" in updated
+    assert "blind" not in updated  # blind only while asked for
+    await world.admin("unsubscribe data")
+    resumed = (await world.admin("subscribe data days daily")).message.plain()
+    assert "Resumed: " in resumed and "at 10:00 Europe/Berlin, mon,tue,wed,thu,fri,sat,sun" in resumed
+    assert "data at 10:00 Europe/Berlin, daily, window 2h" in (await world.command("UA", "schedule")).message.plain()
+
+
 async def test_schedule_topics_and_unsubscribe(world):
     assert "no subscriptions" in (await world.command("UA", "schedule")).message.plain()
     await world.admin("subscribe all at 08:30 tz Europe/Berlin days daily window 2h")
