@@ -20,10 +20,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, func, select
-from sqlmodel import Session
 
 from bot.domain import ChannelRef
 from bot.store.models import GroupRow, LedgerRow, MemberRow
+from bot.store.unit import Sql, Unit, sql_of
 
 WINDOWS = ("week", "month", "all")
 
@@ -146,16 +146,16 @@ def _totals_statement(since: bool, until: bool):  # type: ignore[no-untyped-def]
 _TOTALS = {(a, b): _totals_statement(a, b) for a in (False, True) for b in (False, True)}
 
 
-def head(s: Session, ref: ChannelRef) -> tuple[int, str, int] | None:
+def head(s: Unit | Sql, ref: ChannelRef) -> tuple[int, str, int] | None:
     """(group id, time zone, ledger version) of a channel, or None if the bot never saw it."""
-    row = s.connection().execute(
+    row = sql_of(s).execute(
         _HEAD, {"platform": ref.platform, "workspace": ref.workspace, "channel": ref.channel}
     ).first()
     return None if row is None else (row[0], row[1], row[2] or 0)
 
 
 def totals(
-    s: Session, group_id: int, since: datetime | None = None, until: datetime | None = None
+    s: Unit | Sql, group_id: int, since: datetime | None = None, until: datetime | None = None
 ) -> list[tuple[str, int]]:
     """(user id, points) of every member with points in [since, until) in one group."""
     params: dict[str, object] = {"group_id": group_id}
@@ -164,18 +164,18 @@ def totals(
     if until is not None:
         params["until"] = _utc(until)
     return [(uid, int(pts)) for uid, pts in
-            s.connection().execute(_TOTALS[(since is not None, until is not None)], params)]
+            sql_of(s).execute(_TOTALS[(since is not None, until is not None)], params)]
 
 
 def ranked(
-    s: Session, group_id: int, since: datetime | None = None, until: datetime | None = None
+    s: Unit | Sql, group_id: int, since: datetime | None = None, until: datetime | None = None
 ) -> tuple[Standing, ...]:
     """A group's standings in [since, until): what the digest's "top this week" shows."""
     return rank(totals(s, group_id, since, until))
 
 
 def board(
-    s: Session, ref: ChannelRef, window: str, now: datetime, cache: BoardCache | None = None
+    s: Unit | Sql, ref: ChannelRef, window: str, now: datetime, cache: BoardCache | None = None
 ) -> Board | None:
     """A channel's ranked board for a window; one small query when the cache is current."""
     found = head(s, ref)

@@ -7,19 +7,19 @@ back as plain tuples through SQLAlchemy Core: nothing here builds ORM objects.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, case, func, select
-from sqlmodel import Session
+from sqlalchemy import and_, bindparam, case, exists, func, select
 
 from bot.domain import ChannelRef
 from bot.store import ledger
 from bot.store.db import as_utc
 from bot.store.habits import AwayRow
 from bot.store.models import AnswerResultRow, GroupRow, LedgerRow, MemberRow, PostRow, QuizAttemptRow, ReplyRow
+from bot.store.unit import Sql, Unit, sql_of
 
 LIVE_POST = ("posted", "revealing", "revealed")
 
@@ -36,9 +36,15 @@ _MEMBER_ID = select(_M.c.id).where(
     _M.c.platform == bindparam("platform"), _M.c.workspace == bindparam("workspace"),
     _M.c.user_id == bindparam("user_id"))
 
-# Posts that count for streaks, in schedule order (index: posts (group_id, scheduled_for)).
+# Posts that count for streaks, in schedule order (index: posts (group_id, scheduled_for)), each
+# with the two facts the rule needs about it: still open at `now`, and scheduled while the
+# member was away. Decided in SQL: a busy channel has years of posts, and turning each row's
+# two timestamps into Python datetimes cost more than the rest of the streak.
 _TIMELINE = (
-    select(_P.c.id, _P.c.deadline, _P.c.status, _P.c.scheduled_for)
+    select(_P.c.id,
+           and_(_P.c.status == "posted", _P.c.deadline > bindparam("now")).label("open"),
+           exists().where(_W.c.member_id == bindparam("member_id"), _W.c.starts_at <= _P.c.scheduled_for,
+                          _P.c.scheduled_for < _W.c.ends_at).label("away"))
     .where(_P.c.group_id == bindparam("group_id"), _P.c.status.in_(LIVE_POST))
     .order_by(_P.c.scheduled_for, _P.c.id)
 )
@@ -49,7 +55,6 @@ _ANSWERED = (
     .where(_R.c.member_id == bindparam("member_id"), _P.c.group_id == bindparam("group_id"),
            _R.c.is_answer.is_(True), _R.c.late.is_(False), _R.c.deleted.is_(False))
 )
-_AWAY = select(_W.c.starts_at, _W.c.ends_at).where(_W.c.member_id == bindparam("member_id"))
 
 _RESULTS_BY_TOPIC = (
     select(_A.c.topic, func.count(), func.avg(_A.c.coverage))
@@ -74,56 +79,40 @@ _GROUPS_OF_MEMBER = (
 )
 
 
-def member_id(s: Session, platform: str, workspace: str, user_id: str) -> int | None:
-    return s.connection().execute(
+def member_id(s: Unit | Sql, platform: str, workspace: str, user_id: str) -> int | None:
+    return sql_of(s).execute(
         _MEMBER_ID, {"platform": platform, "workspace": workspace, "user_id": user_id}).scalar()
 
 
 # ------------------------------------------------------------------ streaks
 
 
-def streak_run(posts: Sequence[tuple[int, datetime, str, datetime]], answered: set[int],
-               away: Sequence[tuple[datetime, datetime]], now: datetime) -> tuple[int, int]:
+def streak_run(posts: Iterable[tuple[int, bool, bool]], answered: set[int]) -> tuple[int, int]:
     """(current, best) run of consecutive scheduled posts answered on time.
 
-    `posts` are (id, deadline, status, scheduled_for) in schedule order, UTC.
-    A post still open that the member has not answered yet does not break the
-    run (they may still answer it), and neither does one scheduled while they
+    `posts` are (id, still open, scheduled while the member was away) in schedule
+    order. A post still open that the member has not answered yet does not break
+    the run (they may still answer it), and neither does one scheduled while they
     were away (`/mlsd away`). Holidays post nothing, so they cannot break it.
     """
     run = best = 0
-    for post_id, deadline, status, scheduled in posts:
+    for post_id, still_open, away in posts:
         if post_id in answered:
             run += 1
             best = max(best, run)
-        elif status == "posted" and deadline > now:
-            continue  # still open: they may answer yet
-        elif any(start <= scheduled < end for start, end in away):
-            continue  # scheduled while they were away
+        elif still_open or away:
+            continue
         else:
             run = 0
     return run, best
 
 
-def streaks(s: Session, group_id: int, member: int, now: datetime) -> tuple[int, int]:
-    """(current, best) streak of one member in one group: three indexed queries."""
-    conn = s.connection()
-    posts = conn.execute(_TIMELINE, {"group_id": group_id}).all()
-    answered = set(conn.execute(_ANSWERED, {"member_id": member, "group_id": group_id}).scalars())
-    # Compare in the form the database hands back (SQLite: naive UTC) rather than converting
-    # every post of a channel's history: `now` and the few away periods are converted instead.
-    naive = bool(posts) and posts[0][1].tzinfo is None
-    as_stored = _naive_utc if naive else _aware_utc
-    away = [(as_stored(a), as_stored(b)) for a, b in conn.execute(_AWAY, {"member_id": member})]
-    return streak_run(posts, answered, away, as_stored(now))
-
-
-def _naive_utc(value: datetime) -> datetime:
-    return value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)
-
-
-def _aware_utc(value: datetime) -> datetime:
-    return as_utc(value) or value
+def streaks(s: Unit | Sql, group_id: int, member: int, now: datetime) -> tuple[int, int]:
+    """(current, best) streak of one member in one group: two indexed queries."""
+    conn = sql_of(s)
+    params = {"group_id": group_id, "member_id": member, "now": now.astimezone(UTC)}
+    answered = set(conn.execute(_ANSWERED, params).scalars())
+    return streak_run(conn.execute(_TIMELINE, params), answered)
 
 
 # -------------------------------------------------------------------- stats
@@ -143,7 +132,7 @@ class StatsFacts:
 
 
 def member_stats(
-    s: Session, ref: ChannelRef, user_id: str, now: datetime, weeks: int,
+    s: Unit | Sql, ref: ChannelRef, user_id: str, now: datetime, weeks: int,
     cache: ledger.BoardCache | None = None,
 ) -> StatsFacts | None:
     """One member's figures in one channel (None: the channel or the member is unknown)."""
@@ -151,7 +140,7 @@ def member_stats(
     mid = member_id(s, ref.platform, ref.workspace, user_id)
     if board is None or mid is None:
         return None
-    conn = s.connection()
+    conn = sql_of(s)
     gid = board.group_id
     zone = ZoneInfo(board.timezone)
     since = ledger.local_midnight(ledger.week_start(now, zone) - timedelta(weeks=weeks - 1), zone)
@@ -168,9 +157,9 @@ def member_stats(
     )
 
 
-def groups_of_member(s: Session, platform: str, workspace: str, user_id: str) -> list[ChannelRef]:
+def groups_of_member(s: Unit | Sql, platform: str, workspace: str, user_id: str) -> list[ChannelRef]:
     """Channels where a member has points (index: ledger (member_id, group_id))."""
     mid = member_id(s, platform, workspace, user_id)
     if mid is None:
         return []
-    return [ChannelRef(p, w, c) for p, w, c in s.connection().execute(_GROUPS_OF_MEMBER, {"member_id": mid})]
+    return [ChannelRef(p, w, c) for p, w, c in sql_of(s).execute(_GROUPS_OF_MEMBER, {"member_id": mid})]
