@@ -39,11 +39,10 @@ from bot.schedule_spec import WEEKDAYS, local_occurrence, parse_time
 from bot.scoring import score_answer
 from bot.selection import ALL
 from bot.store import posts, subscriptions
-from bot.store.claims import CLAIM_LEASE, backoff, retryable
 from bot.store.db import as_utc
 from bot.store.models import PostRow, SubscriptionRow
 
-__all__ = ["ALL", "CLAIM_LEASE", "DueReport", "PostResult", "Practice", "ScheduleSpec", "backoff", "retryable"]
+__all__ = ["ALL", "DueReport", "PostResult", "Practice", "ScheduleSpec"]
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from adapters.console.port import MemoryPort, Sent
 from bot.clock import FakeClock
 from bot.core import Core
 from bot.domain import ChannelRef, MessageKind, SlashCommand
-from bot.practice import CLAIM_LEASE
 from bot.runtime import Runtime
+from bot.store.claims import CLAIM_LEASE
 from bot.store.models import DigestRow, GroupRow, PostRow, SubscriptionRow
 from bot.store.repo import Store
 from scheduler.service import SWEEP_JOB_ID, BotScheduler, daily_trigger
