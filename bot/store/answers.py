@@ -84,14 +84,9 @@ _FIND_REPLY = (
     .where(posts.c.group_id == bindparam("group_id"), replies.c.message_id == bindparam("message_id"))
     .limit(1)
 )
-def insert_ignoring_repeats(s: Unit | Sql, table: Table, values: dict[str, Any]) -> bool:
-    """Insert a row unless a unique constraint already holds its twin; True when inserted."""
-    return inserted(s, table, values)
-
-
 def first_delivery(s: Unit | Sql, key: str, now: datetime) -> bool:
     """Mark a platform event handled; False when it was handled before (a retry or a replay)."""
-    return insert_ignoring_repeats(s, processed, {"key": key, "at": now})
+    return inserted(s, processed, {"key": key, "at": now})
 
 
 def _where(ref: ChannelRef) -> dict[str, str]:
@@ -139,7 +134,7 @@ def member_id(s: Unit | Sql, ref: ChannelRef, user_id: str, name: str = "") -> i
 def add_reply(s: Unit | Sql, *, post_id: int, member_id: int, message_id: str, text: str, is_answer: bool,
               late: bool, at: datetime, private: bool = False) -> bool:
     """Record a reply; False when this message is already recorded for this question."""
-    return insert_ignoring_repeats(s, replies, {
+    return inserted(s, replies, {
         "post_id": post_id, "member_id": member_id, "message_id": message_id, "text": text,
         "is_answer": is_answer, "late": late, "private": private, "deleted": False,
         "acknowledged": is_answer, "at": at, "edited_at": None,
@@ -178,7 +173,7 @@ def flag_deleted(s: Unit | Sql, reply_id: int) -> None:
 
 def add_vote(s: Unit | Sql, *, post_id: int, message_id: str, voter_id: int, target_id: int, reaction: str,
              at: datetime) -> None:
-    insert_ignoring_repeats(s, votes, {"post_id": post_id, "message_id": message_id, "voter_id": voter_id,
+    inserted(s, votes, {"post_id": post_id, "message_id": message_id, "voter_id": voter_id,
                                        "target_id": target_id, "reaction": reaction, "at": at})
 
 

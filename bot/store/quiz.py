@@ -18,7 +18,8 @@ from sqlalchemy import Table, insert, select, update
 from sqlmodel import Session
 
 from bot.domain import ChannelRef
-from bot.store.answers import insert_ignoring_repeats, member_id
+from bot.store.answers import member_id
+from bot.store.conflicts import inserted
 from bot.store.db import as_utc
 from bot.store.models import GroupRow, LedgerRow, MemberRow, QuizAttemptRow, QuizReviewRow, QuizSessionRow
 
@@ -69,7 +70,7 @@ def group_id(s: Session, ref: ChannelRef, now: datetime) -> int:
     conn = s.connection()
     found = conn.execute(select(groups.c.id).where(*where)).scalar()
     if found is None:
-        insert_ignoring_repeats(s, groups, {"platform": ref.platform, "workspace": ref.workspace,
+        inserted(s, groups, {"platform": ref.platform, "workspace": ref.workspace,
                                             "channel": ref.channel, "timezone": "UTC", "created_at": now})
         found = conn.execute(select(groups.c.id).where(*where)).scalar_one()
     return int(found)
@@ -135,13 +136,13 @@ def grade(
     first = conn.execute(select(attempts.c.id).where(
         attempts.c.member_id == member, attempts.c.item_id == item_id).limit(1)).first() is None
     points = first_points if (first and correct) else 0
-    if not insert_ignoring_repeats(s, attempts, {
+    if not inserted(s, attempts, {
         "session_id": session_id, "group_id": row.group_id, "member_id": member, "item_id": item_id,
         "topic": topic, "choice": choice, "correct": correct, "first_attempt": first, "at": now,
     }):
         return Graded("already", choice, correct, first)
     if points:
-        insert_ignoring_repeats(s, ledger, {"group_id": row.group_id, "member_id": member, "reason": "quiz",
+        inserted(s, ledger, {"group_id": row.group_id, "member_id": member, "reason": "quiz",
                                             "points": points, "at": now, "ref": f"quiz:{item_id}"})
     _schedule_review(s, member, item_id, correct, intervals, now)
     position = item_ids.index(item_id)
