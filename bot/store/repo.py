@@ -30,7 +30,7 @@ from sqlmodel import Session, select
 from bot.domain import ChannelRef
 from bot.store import habits as _habit_tables  # noqa: F401  (tables must be registered)
 from bot.store.db import make_engine, upgrade
-from bot.store.models import GroupRow, MemberRow, PostRow, ProcessedEventRow, SubscriptionRow
+from bot.store.models import GroupRow, MemberRow
 from bot.store.workers import DatabaseThreads
 
 P = ParamSpec("P")
@@ -156,39 +156,3 @@ class Store:
             assert found is not None
             return found
         return row
-
-    # ------------------------------------------------------------------ events
-
-    def first_delivery(self, session: Session, key: str, now: datetime) -> bool:
-        """Record an event id; False when it was handled before (a retry or replay).
-
-        Call it inside the same session as the event's effect, so a crash
-        between the two can never leave an event marked but not applied.
-        """
-        if session.get(ProcessedEventRow, key) is not None:
-            return False
-        try:
-            with session.begin_nested():
-                session.add(ProcessedEventRow(key=key, at=now))
-        except IntegrityError:
-            return False
-        return True
-
-    # ------------------------------------------------------------------- posts
-
-    def post_by_thread(self, session: Session, ref: ChannelRef, thread_id: str) -> PostRow | None:
-        group = self.find_group(session, ref)
-        if group is None:
-            return None
-        return session.exec(
-            select(PostRow).where(PostRow.group_id == group.id, PostRow.thread_id == thread_id)
-        ).first()
-
-    def subscriptions(self, session: Session, group_id: int) -> list[SubscriptionRow]:
-        return list(
-            session.exec(
-                select(SubscriptionRow)
-                .where(SubscriptionRow.group_id == group_id)
-                .order_by(SubscriptionRow.id)
-            )
-        )
