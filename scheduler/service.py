@@ -57,7 +57,7 @@ DRAIN_TIMEOUT = 60.0
 # Pending groups above this many: one read of everything is cheaper than a read per group.
 FULL_READ_GROUPS = 64
 # Jobs applied between two yields to the event loop.
-APPLY_BATCH = 250
+APPLY_BATCH = 50
 
 # (signature, trigger factory, run_job args, group id) of one wanted job
 _Wanted = tuple[tuple[Any, ...], Callable[[], BaseTrigger], tuple[Any, ...], int]
