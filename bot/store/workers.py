@@ -86,8 +86,11 @@ class DatabaseThreads:
 
     @staticmethod
     def _run(jobs: list[_Job]) -> None:
-        """Run the jobs in order; results go back together, but none waits more than
-        `HOLD_RESULTS` seconds behind a slow unit queued after it."""
+        """Run the jobs in order; their results go back together once `HOLD_RESULTS` has
+        passed since the first of them finished, or when the batch is done. A result can
+        so wait behind a slower unit queued right after it (it held the one thread anyway);
+        under a burst every unit is short, and handing each result back on its own measured
+        clearly worse (answers at c=20: 0.70x against 0.85x of bare Bolt's rate)."""
         finished: dict[asyncio.AbstractEventLoop, list[_Done]] = {}
         since = 0.0
         for loop, future, work in jobs:
