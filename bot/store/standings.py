@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, case, exists, func, select
+from sqlalchemy import and_, bindparam, case, exists, false, func, select
 
 from bot.domain import ChannelRef
 from bot.store import ledger
@@ -39,15 +40,21 @@ _MEMBER_ID = select(_M.c.id).where(
 # Posts that count for streaks, in schedule order (index: posts (group_id, scheduled_for)), each
 # with the two facts the rule needs about it: still open at `now`, and scheduled while the
 # member was away. Decided in SQL: a busy channel has years of posts, and turning each row's
-# two timestamps into Python datetimes cost more than the rest of the streak.
-_TIMELINE = (
-    select(_P.c.id,
-           and_(_P.c.status == "posted", _P.c.deadline > bindparam("now")).label("open"),
-           exists().where(_W.c.member_id == bindparam("member_id"), _W.c.starts_at <= _P.c.scheduled_for,
-                          _P.c.scheduled_for < _W.c.ends_at).label("away"))
-    .where(_P.c.group_id == bindparam("group_id"), _P.c.status.in_(LIVE_POST))
-    .order_by(_P.c.scheduled_for, _P.c.id)
-)
+# two timestamps into Python datetimes cost more than the rest of the streak. Most members
+# were never away: for them the per-post EXISTS (a third of the query) is left out.
+def _timeline(away: bool) -> Any:
+    was_away = (exists().where(_W.c.member_id == bindparam("member_id"), _W.c.starts_at <= _P.c.scheduled_for,
+                               _P.c.scheduled_for < _W.c.ends_at) if away else false())
+    return (
+        select(_P.c.id, and_(_P.c.status == "posted", _P.c.deadline > bindparam("now")).label("open"),
+               was_away.label("away"))
+        .where(_P.c.group_id == bindparam("group_id"), _P.c.status.in_(LIVE_POST))
+        .order_by(_P.c.scheduled_for, _P.c.id)
+    )
+
+
+_TIMELINE = {True: _timeline(away=True), False: _timeline(away=False)}
+_EVER_AWAY = select(exists().where(_W.c.member_id == bindparam("member_id")))
 # The member's on-time answers in this group (index: replies (member_id)).
 _ANSWERED = (
     select(_R.c.post_id)
@@ -108,11 +115,12 @@ def streak_run(posts: Iterable[tuple[int, bool, bool]], answered: set[int]) -> t
 
 
 def streaks(s: Unit | Sql, group_id: int, member: int, now: datetime) -> tuple[int, int]:
-    """(current, best) streak of one member in one group: two indexed queries."""
+    """(current, best) streak of one member in one group: three indexed queries."""
     conn = sql_of(s)
     params = {"group_id": group_id, "member_id": member, "now": now.astimezone(UTC)}
     answered = set(conn.execute(_ANSWERED, params).scalars())
-    return streak_run(conn.execute(_TIMELINE, params), answered)
+    away = bool(conn.execute(_EVER_AWAY, params).scalar())
+    return streak_run(conn.execute(_TIMELINE[away], params).all(), answered)
 
 
 # -------------------------------------------------------------------- stats
