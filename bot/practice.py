@@ -236,7 +236,9 @@ class Practice:
         try:
             due = await store.run(posts.claim_due, self.rt.bank, since, plan, subscription_ids, now, CLAIM_BATCH)
         except Exception as exc:
-            which = "all subscriptions" if subscription_ids is None else f"subscriptions {sorted(subscription_ids)}"
+            which = ("all subscriptions" if subscription_ids is None
+                     else f"subscriptions {sorted(subscription_ids)}" if len(subscription_ids) <= 10
+                     else f"{len(subscription_ids)} subscriptions")
             log.exception("posting for %s failed", which)
             report.failed.append(f"{which}: {exc!r}")
             return
