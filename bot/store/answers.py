@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, delete, select, update
 
 from bot.domain import ChannelRef
+from bot.store import channels
 from bot.store.conflicts import insert_new, inserted
 from bot.store.db import as_utc
 from bot.store.models import GroupRow, MemberRow, PostRow, ProcessedEventRow, ReplyRow, VoteRow
@@ -63,9 +64,6 @@ _THREAD_POST = (
            groups.c.channel == bindparam("channel"), posts.c.thread_id == bindparam("thread_id"))
     .limit(1)
 )
-_GROUP_ID = select(groups.c.id).where(
-    groups.c.platform == bindparam("platform"), groups.c.workspace == bindparam("workspace"),
-    groups.c.channel == bindparam("channel"))
 _POST_IN_GROUP = select(posts.c.id, posts.c.group_id, posts.c.status, posts.c.deadline).where(
     posts.c.id == bindparam("post_id"), posts.c.group_id == bindparam("group_id"))
 _MEMBER = select(members.c.id, members.c.display_name).where(
@@ -93,10 +91,6 @@ def _where(ref: ChannelRef) -> dict[str, str]:
     return {"platform": ref.platform, "workspace": ref.workspace, "channel": ref.channel}
 
 
-def _group_id(s: Unit | Sql, ref: ChannelRef) -> int | None:
-    return sql_of(s).execute(_GROUP_ID, _where(ref)).scalar()
-
-
 def thread_post(s: Unit | Sql, ref: ChannelRef, thread_id: str) -> ThreadPost | None:
     """The question whose thread this is, in this channel; None for any other thread."""
     row = sql_of(s).execute(_THREAD_POST, {**_where(ref), "thread_id": thread_id}).first()
@@ -105,7 +99,7 @@ def thread_post(s: Unit | Sql, ref: ChannelRef, thread_id: str) -> ThreadPost | 
 
 def post_in_channel(s: Unit | Sql, ref: ChannelRef, post_id: int) -> ThreadPost | None:
     """A question by id, only if it belongs to this channel (a form can't reach across channels)."""
-    group_id = _group_id(s, ref)
+    group_id = channels.group_id(s, ref)
     if group_id is None:
         return None
     row = sql_of(s).execute(_POST_IN_GROUP, {"post_id": post_id, "group_id": group_id}).first()
@@ -150,7 +144,7 @@ def replace_private_answer(s: Unit | Sql, post_id: int, message_id: str, text: s
 
 def find_reply(s: Unit | Sql, ref: ChannelRef, message_id: str) -> StoredReply | None:
     """The recorded reply a later edit, delete or vote is about, in this channel."""
-    group_id = _group_id(s, ref)
+    group_id = channels.group_id(s, ref)
     if group_id is None:
         return None
     row = sql_of(s).execute(_FIND_REPLY, {"group_id": group_id, "message_id": message_id}).first()

@@ -9,11 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import Table, bindparam
 from sqlmodel import Session, col, select
 
 from bot.domain import ChannelRef
 from bot.store.db import as_utc
 from bot.store.models import GroupRow, PostRow, SubscriptionRow
+from bot.store.unit import Sql, Unit, sql_of
+
+groups: Table = GroupRow.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -36,9 +40,16 @@ def find_group(s: Session, ref: ChannelRef) -> GroupRow | None:
     )).first()
 
 
-def group_id(s: Session, ref: ChannelRef) -> int | None:
-    group = find_group(s, ref)
-    return group.id if group is not None else None
+# Built once: every answer, vote and subscribe asks it.
+_GROUP_ID = select(groups.c.id).where(
+    groups.c.platform == bindparam("platform"), groups.c.workspace == bindparam("workspace"),
+    groups.c.channel == bindparam("channel"))
+
+
+def group_id(s: Unit | Sql, ref: ChannelRef) -> int | None:
+    """The channel's group id, None when the bot never saw the channel."""
+    return sql_of(s).execute(
+        _GROUP_ID, {"platform": ref.platform, "workspace": ref.workspace, "channel": ref.channel}).scalar()
 
 
 def _subscriptions(s: Session, group: int) -> list[SubscriptionRow]:

@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 
 from bot.domain import ChannelRef
 from bot.selection import ALL
+from bot.store import channels
 from bot.store.conflicts import insert_new
 from bot.store.models import GroupRow, SubscriptionRow
 from bot.store.unit import Sql, Unit, sql_of
@@ -51,9 +52,6 @@ def _of_group(s: Session, group_id: int) -> list[SubscriptionRow]:
 
 # `/mlsd subscribe` is what an admin runs in channel after channel: its statements are
 # built once, in SQLAlchemy Core (building an ORM query per call cost more than SQLite).
-_GROUP_ID = select(groups.c.id).where(
-    groups.c.platform == bindparam("platform"), groups.c.workspace == bindparam("workspace"),
-    groups.c.channel == bindparam("channel"))
 _SUBSCRIPTION = select(subs).where(subs.c.group_id == bindparam("gid"), subs.c.topic == bindparam("topic"))
 _SET_GROUP_ZONE = update(groups).where(groups.c.id == bindparam("b_gid")).values(timezone=bindparam("b_tz"))
 # (An UPDATE's bind names must differ from its columns' names, hence the `b_` prefixes.)
@@ -65,13 +63,14 @@ _UPDATE = update(subs).where(subs.c.id == bindparam("b_id")).values(
 
 def _group_id(s: Unit | Sql, ref: ChannelRef, now: datetime) -> int:
     """The channel's group, created on first use (a concurrent creator's row wins, never an error)."""
-    where = {"platform": ref.platform, "workspace": ref.workspace, "channel": ref.channel}
-    found = sql_of(s).execute(_GROUP_ID, where).scalar()
+    found = channels.group_id(s, ref)
     if found is None:
-        found = sql_of(s).execute(insert_new(s, groups, returning=groups.c.id),
-                                  {**where, "timezone": "UTC", "created_at": now}).scalar()
+        found = sql_of(s).execute(insert_new(s, groups, returning=groups.c.id), {
+            "platform": ref.platform, "workspace": ref.workspace, "channel": ref.channel,
+            "timezone": "UTC", "created_at": now}).scalar()
     if found is None:  # created meanwhile by a concurrent command
-        found = sql_of(s).execute(_GROUP_ID, where).scalar_one()
+        found = channels.group_id(s, ref)
+    assert found is not None
     return int(found)
 
 
