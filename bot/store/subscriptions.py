@@ -39,12 +39,6 @@ class Schedule(Protocol):
     def blind(self) -> bool: ...
 
 
-def find_group(s: Session, ref: ChannelRef) -> GroupRow | None:
-    return s.exec(select(GroupRow).where(
-        GroupRow.platform == ref.platform, GroupRow.workspace == ref.workspace,
-        GroupRow.channel == ref.channel)).first()
-
-
 def _of_group(s: Session, group_id: int) -> list[SubscriptionRow]:
     return list(s.exec(select(SubscriptionRow).where(SubscriptionRow.group_id == group_id)
                        .order_by(SubscriptionRow.id)))  # type: ignore[arg-type]
@@ -114,15 +108,15 @@ def subscribe(
 
 def unsubscribe(s: Session, channel: ChannelRef, topic: str, now: datetime) -> tuple[list[SubscriptionRow], int | None]:
     """Stop the channel's active subscriptions to `topic` (or all); the rows stopped and the group id."""
-    group = find_group(s, channel)
-    if group is None:
+    group_id = channels.group_id(s, channel)
+    if group_id is None:
         return [], None
-    rows = [r for r in _of_group(s, group.id or 0) if r.active and (topic == ALL or r.topic == topic)]
+    rows = [r for r in _of_group(s, group_id) if r.active and (topic == ALL or r.topic == topic)]
     for r in rows:
         r.active = False
         r.updated_at = now
         s.add(r)
-    return rows, group.id
+    return rows, group_id
 
 
 def pause(s: Session, subscription_id: int, reason: str, now: datetime) -> int | None:
@@ -139,14 +133,14 @@ def pause(s: Session, subscription_id: int, reason: str, now: datetime) -> int |
 
 def pause_channel(s: Session, channel: ChannelRef, reason: str, now: datetime) -> tuple[int | None, list[int]]:
     """Pause every subscription of a channel that is gone; the group id and the subscription ids."""
-    group = find_group(s, channel)
-    if group is None:
+    group_id = channels.group_id(s, channel)
+    if group_id is None:
         return None, []
     ids: list[int] = []
-    for row in _of_group(s, group.id or 0):
+    for row in _of_group(s, group_id):
         pause(s, row.id or 0, reason, now)
         ids.append(row.id or 0)
-    return group.id, ids
+    return group_id, ids
 
 
 def active_in_workspace(s: Session, platform: str, workspace: str) -> list[tuple[SubscriptionRow, str]]:
