@@ -443,7 +443,17 @@ def _label(kind: str, key: int | None = None) -> str:
     return f"{kind} job of {what} {key}" if what else f"{kind} job"
 
 
+# Ids listed per kind in a job's log line; a 09:00 batch can post a thousand.
+LOGGED_IDS = 10
+
+
 def _log_report(what: str, **lists: list[Any]) -> None:
     busy = {name: items for name, items in lists.items() if items}
     if busy:
-        log.info("%s: %s", what, " ".join(f"{name}={items}" for name, items in busy.items()))
+        log.info("%s: %s", what, " ".join(f"{name}={_listed(items)}" for name, items in busy.items()))
+
+
+def _listed(items: list[Any]) -> str:
+    if len(items) <= LOGGED_IDS:
+        return str(items)
+    return f"{items[:LOGGED_IDS]}... ({len(items)} in all)"
