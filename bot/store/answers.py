@@ -15,21 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from bot.domain import ChannelRef
 from bot.store import channels
 from bot.store.conflicts import insert_new, inserted
 from bot.store.db import as_utc
-from bot.store.models import GroupRow, MemberRow, PostRow, ProcessedEventRow, ReplyRow, VoteRow
+from bot.store.tables import groups, members, posts, replies, votes
+from bot.store.tables import processed_events as processed
 from bot.store.unit import Sql, Unit, sql_of
-
-groups: Table = GroupRow.__table__  # type: ignore[attr-defined]
-members: Table = MemberRow.__table__  # type: ignore[attr-defined]
-posts: Table = PostRow.__table__  # type: ignore[attr-defined]
-replies: Table = ReplyRow.__table__  # type: ignore[attr-defined]
-votes: Table = VoteRow.__table__  # type: ignore[attr-defined]
-processed: Table = ProcessedEventRow.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

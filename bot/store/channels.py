@@ -9,15 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Table, bindparam
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from bot.domain import ChannelRef
 from bot.store.db import as_utc
 from bot.store.models import GroupRow, PostRow, SubscriptionRow
+from bot.store.tables import groups
 from bot.store.unit import Sql, Unit, sql_of
-
-groups: Table = GroupRow.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

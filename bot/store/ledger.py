@@ -22,14 +22,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, func, select
 
 from bot.domain import ChannelRef
-from bot.store.models import GroupRow, LedgerRow, MemberRow
+from bot.store.tables import groups as _G
+from bot.store.tables import ledger as _L
+from bot.store.tables import members as _M
 from bot.store.unit import Sql, Unit, sql_of
 
 WINDOWS = ("week", "month", "all")
 
-_G = GroupRow.__table__  # type: ignore[attr-defined]
-_L = LedgerRow.__table__  # type: ignore[attr-defined]
-_M = MemberRow.__table__  # type: ignore[attr-defined]
 
 
 # ------------------------------------------------------------------- windows

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlmodel import Session
 
 from bot.content import Bank
@@ -30,24 +30,18 @@ from bot.grading.verdict import Grading
 from bot.selection import ALL, USED_STATUSES, choose_question, rotation_topic, unused_left
 from bot.store import claims
 from bot.store.conflicts import insert_new, inserted
-from bot.store.habits import SkipDateRow
 from bot.store.models import (
     AnswerResultRow,
     GroupRow,
-    LedgerRow,
     MemberRow,
     PostRow,
     ReplyRow,
     SubscriptionRow,
     VoteRow,
 )
-
-posts: Table = PostRow.__table__  # type: ignore[attr-defined]
-subs: Table = SubscriptionRow.__table__  # type: ignore[attr-defined]
-groups: Table = GroupRow.__table__  # type: ignore[attr-defined]
-skip_dates: Table = SkipDateRow.__table__  # type: ignore[attr-defined]
-results: Table = AnswerResultRow.__table__  # type: ignore[attr-defined]
-ledger: Table = LedgerRow.__table__  # type: ignore[attr-defined]
+from bot.store.tables import answer_results as results
+from bot.store.tables import groups, ledger, posts, skip_dates
+from bot.store.tables import subscriptions as subs
 
 POSTING = claims.ClaimColumns(PostRow)  # held since claimed_at while status == "claimed"
 REVEALING = claims.ClaimColumns(PostRow, held_since="reveal_claimed_at")  # while "revealing"

@@ -14,21 +14,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlmodel import Session
 
 from bot.domain import ChannelRef
 from bot.store.answers import member_id
 from bot.store.conflicts import inserted
 from bot.store.db import as_utc
-from bot.store.models import GroupRow, LedgerRow, MemberRow, QuizAttemptRow, QuizReviewRow, QuizSessionRow
-
-groups: Table = GroupRow.__table__  # type: ignore[attr-defined]
-members: Table = MemberRow.__table__  # type: ignore[attr-defined]
-sessions: Table = QuizSessionRow.__table__  # type: ignore[attr-defined]
-attempts: Table = QuizAttemptRow.__table__  # type: ignore[attr-defined]
-reviews: Table = QuizReviewRow.__table__  # type: ignore[attr-defined]
-ledger: Table = LedgerRow.__table__  # type: ignore[attr-defined]
+from bot.store.tables import groups, ledger, members
+from bot.store.tables import quiz_attempts as attempts
+from bot.store.tables import quiz_reviews as reviews
+from bot.store.tables import quiz_sessions as sessions
 
 
 @dataclass(frozen=True)

@@ -18,20 +18,18 @@ from sqlalchemy import and_, bindparam, case, exists, false, func, select
 from bot.domain import ChannelRef
 from bot.store import ledger
 from bot.store.db import as_utc
-from bot.store.habits import AwayRow
-from bot.store.models import AnswerResultRow, GroupRow, LedgerRow, MemberRow, PostRow, QuizAttemptRow, ReplyRow
+from bot.store.tables import answer_results as _A
+from bot.store.tables import away_periods as _W
+from bot.store.tables import groups as _G
+from bot.store.tables import ledger as _L
+from bot.store.tables import members as _M
+from bot.store.tables import posts as _P
+from bot.store.tables import quiz_attempts as _Q
+from bot.store.tables import replies as _R
 from bot.store.unit import Sql, Unit, sql_of
 
 LIVE_POST = ("posted", "revealing", "revealed")
 
-_G = GroupRow.__table__  # type: ignore[attr-defined]
-_L = LedgerRow.__table__  # type: ignore[attr-defined]
-_M = MemberRow.__table__  # type: ignore[attr-defined]
-_P = PostRow.__table__  # type: ignore[attr-defined]
-_R = ReplyRow.__table__  # type: ignore[attr-defined]
-_A = AnswerResultRow.__table__  # type: ignore[attr-defined]
-_Q = QuizAttemptRow.__table__  # type: ignore[attr-defined]
-_W = AwayRow.__table__  # type: ignore[attr-defined]
 
 _MEMBER_ID = select(_M.c.id).where(
     _M.c.platform == bindparam("platform"), _M.c.workspace == bindparam("workspace"),

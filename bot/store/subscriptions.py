@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, select
 
 from bot.domain import ChannelRef
@@ -18,10 +18,9 @@ from bot.selection import ALL
 from bot.store import channels
 from bot.store.conflicts import insert_new
 from bot.store.models import GroupRow, SubscriptionRow
+from bot.store.tables import groups
+from bot.store.tables import subscriptions as subs
 from bot.store.unit import Sql, Unit, sql_of
-
-groups: Table = GroupRow.__table__  # type: ignore[attr-defined]
-subs: Table = SubscriptionRow.__table__  # type: ignore[attr-defined]
 
 
 class Schedule(Protocol):
