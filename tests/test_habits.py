@@ -6,7 +6,7 @@ import pytest
 from sqlmodel import select
 
 from bot.command_parser import CommandError, parse
-from bot.store.habits import MemberPrefRow
+from bot.store.models import MemberPrefRow
 
 GOOD = ("I would split the latency budget across the stages. I would cache the candidate lists ahead of time. "
         "When a call is slow I would fall back to popular items.")

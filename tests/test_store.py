@@ -11,15 +11,16 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import SQLModel, select
+from sqlmodel import select
 
 from bot.store.models import GroupRow, PostRow, SubscriptionRow
+from bot.store.schema import metadata
 from tests.conftest import MONDAY_0800
 
 
 def test_migrations_match_the_models(store):
     with store.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == [], "models changed without an Alembic migration"
 
 

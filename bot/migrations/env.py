@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine
-from sqlmodel import SQLModel
-
-import bot.store.habits
-import bot.store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-
-target_metadata = SQLModel.metadata
+from bot.store.schema import metadata as target_metadata
 
 
 def _run(connection) -> None:  # type: ignore[no-untyped-def]

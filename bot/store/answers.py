@@ -21,8 +21,8 @@ from bot.domain import ChannelRef
 from bot.store import channels
 from bot.store.conflicts import insert_new, inserted
 from bot.store.db import as_utc
-from bot.store.tables import groups, members, posts, replies, votes
-from bot.store.tables import processed_events as processed
+from bot.store.schema import groups, members, posts, replies, votes
+from bot.store.schema import processed_events as processed
 from bot.store.unit import Sql, Unit, sql_of
 
 

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 from bot.domain import ChannelRef
 from bot.store.db import as_utc
 from bot.store.models import GroupRow, PostRow, SubscriptionRow
-from bot.store.tables import groups
+from bot.store.schema import groups
 from bot.store.unit import Sql, Unit, sql_of
 
 

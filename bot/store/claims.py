@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, update
-from sqlmodel import Session, col
+from sqlalchemy import ColumnElement, Table, and_, or_, select, update
 
 from bot.store.db import as_utc
+from bot.store.unit import Sql, Unit, sql_of
 
 CLAIM_LEASE = timedelta(minutes=2)
 RETRY_BASE = timedelta(seconds=15)
@@ -34,9 +34,9 @@ ERROR_CHARS = 200
 
 @dataclass(frozen=True)
 class ClaimColumns:
-    """Where one kind of claimed work keeps its claim (attribute names on the row class)."""
+    """Where one kind of claimed work keeps its claim (column names of its table)."""
 
-    table: Any  # the SQLModel row class
+    table: Table
     held_since: str = "claimed_at"
     retry_at: str = "retry_at"
     attempts: str = "attempts"
@@ -52,13 +52,13 @@ def backoff(attempts: int, retry_after: float | None = None) -> timedelta:
 def retryable(held_since: Any, retry_at: Any, now: datetime) -> ColumnElement[bool]:
     """SQL condition on a claim's columns: it may be taken over (its sender released it, or died)."""
     return or_(
-        and_(col(retry_at).is_not(None), col(retry_at) <= now),
-        and_(col(retry_at).is_(None), col(held_since) <= now - CLAIM_LEASE),
+        and_(retry_at.is_not(None), retry_at <= now),
+        and_(retry_at.is_(None), held_since <= now - CLAIM_LEASE),
     )
 
 
 def retryable_where(cols: ClaimColumns, now: datetime) -> ColumnElement[bool]:
-    return retryable(getattr(cols.table, cols.held_since), getattr(cols.table, cols.retry_at), now)
+    return retryable(cols.table.c[cols.held_since], cols.table.c[cols.retry_at], now)
 
 
 def retry_time(held_since: datetime | None, retry_at: datetime | None) -> datetime:
@@ -68,38 +68,40 @@ def retry_time(held_since: datetime | None, retry_at: datetime | None) -> dateti
     return (as_utc(held_since) or datetime.min.replace(tzinfo=UTC)) + CLAIM_LEASE
 
 
-def renew(s: Session, cols: ClaimColumns, row_id: int, now: datetime, *still: ColumnElement[bool]) -> bool:
+def renew(s: Unit | Sql, cols: ClaimColumns, row_id: int, now: datetime, *still: ColumnElement[bool]) -> bool:
     """Take over a retryable claim; True for exactly one of any number of concurrent callers.
 
     `still` adds conditions the row must still meet (typically its status), so a
     claim finished meanwhile is never taken again.
     """
     table = cols.table
-    result = s.execute(
+    result = sql_of(s).execute(
         update(table)
-        .where(col(table.id) == row_id, retryable_where(cols, now), *still)
+        .where(table.c.id == row_id, retryable_where(cols, now), *still)
         .values({cols.held_since: now, cols.retry_at: None})
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return bool(result.rowcount == 1)
 
 
-def defer(s: Session, cols: ClaimColumns, row_id: int, held_since: datetime | None, exc: BaseException,
+def defer(s: Unit | Sql, cols: ClaimColumns, row_id: int, held_since: datetime | None, exc: BaseException,
           now: datetime, **expected: Any) -> datetime | None:
     """Release our claim after a platform error until a backoff has passed; returns when.
 
-    `expected` names attributes the row must still have (e.g. `status="claimed"`).
+    `expected` names columns the row must still hold (e.g. `status="claimed"`).
     None when the claim is no longer ours (taken over meanwhile, or finished):
     then it is the new holder's to finish and nothing is changed.
     """
-    row = s.get(cols.table, row_id)
+    table = cols.table
+    conn = sql_of(s)
+    row = conn.execute(select(table).where(table.c.id == row_id)).first()
     if row is None or as_utc(getattr(row, cols.held_since)) != as_utc(held_since):
         return None
     if any(getattr(row, name) != value for name, value in expected.items()):
         return None
     attempts = (getattr(row, cols.attempts) or 0) + 1
     retry_at = now + backoff(attempts, getattr(exc, "retry_after", None))
-    setattr(row, cols.attempts, attempts)
-    setattr(row, cols.retry_at, retry_at)
-    setattr(row, cols.last_error, f"{type(exc).__name__}: {exc}"[:ERROR_CHARS])
-    s.add(row)
+    conn.execute(update(table).where(table.c.id == row_id).values({
+        cols.attempts: attempts, cols.retry_at: retry_at,
+        cols.last_error: f"{type(exc).__name__}: {exc}"[:ERROR_CHARS],
+    }))
     return retry_at

@@ -28,7 +28,7 @@ from bot.content import Bank
 from bot.domain import ChannelRef, Topic
 from bot.store import ledger
 from bot.store.db import as_utc
-from bot.store.habits import AwayRow
+from bot.store.models import AwayRow
 from bot.store.ledger import Standing
 from bot.store.models import AnswerResultRow, LedgerRow, MemberRow, PostRow, ReplyRow
 from bot.store.posts import next_question

@@ -16,12 +16,12 @@ from sqlmodel import Session, col, func, select
 
 from bot.domain import ChannelRef
 from bot.schedule_spec import parse_time
-from bot.store import claims
+from bot.store import claims, schema
 from bot.store.db import as_utc
 from bot.store.models import DigestRow, GroupRow, PostRow, SubscriptionRow
 from bot.store.repo import Store
 
-COLUMNS = claims.ClaimColumns(DigestRow)
+COLUMNS = claims.ClaimColumns(schema.digests)
 UNFINISHED = ("claimed", "sent")
 LIVE_POST = ("posted", "revealing", "revealed")
 

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from bot.content import Bank
 from bot.domain import ChannelRef, Topic
-from bot.store.habits import AwayRow, GroupOptionRow, MemberPrefRow, NoticeRow, SkipDateRow
+from bot.store.models import AwayRow, GroupOptionRow, MemberPrefRow, NoticeRow, SkipDateRow
 from bot.store.models import GroupRow, MemberRow, PostRow, ReplyRow, SubscriptionRow
 from bot.store.posts import unused_count
 from bot.store.repo import Store

@@ -22,9 +22,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, func, select
 
 from bot.domain import ChannelRef
-from bot.store.tables import groups as _G
-from bot.store.tables import ledger as _L
-from bot.store.tables import members as _M
+from bot.store.schema import groups as _G
+from bot.store.schema import ledger as _L
+from bot.store.schema import members as _M
 from bot.store.unit import Sql, Unit, sql_of
 
 WINDOWS = ("week", "month", "all")

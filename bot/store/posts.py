@@ -39,12 +39,12 @@ from bot.store.models import (
     SubscriptionRow,
     VoteRow,
 )
-from bot.store.tables import answer_results as results
-from bot.store.tables import groups, ledger, posts, skip_dates
-from bot.store.tables import subscriptions as subs
+from bot.store.schema import answer_results as results
+from bot.store.schema import groups, ledger, posts, skip_dates
+from bot.store.schema import subscriptions as subs
 
-POSTING = claims.ClaimColumns(PostRow)  # held since claimed_at while status == "claimed"
-REVEALING = claims.ClaimColumns(PostRow, held_since="reveal_claimed_at")  # while "revealing"
+POSTING = claims.ClaimColumns(posts)  # held since claimed_at while status == "claimed"
+REVEALING = claims.ClaimColumns(posts, held_since="reveal_claimed_at")  # while "revealing"
 
 # Every status but "skipped" has used its question (bot.selection.USED_STATUSES); a plain
 # comparison instead of IN (...) keeps the statements below free of per-call expansion.

@@ -21,10 +21,10 @@ from bot.domain import ChannelRef
 from bot.store.answers import member_id
 from bot.store.conflicts import inserted
 from bot.store.db import as_utc
-from bot.store.tables import groups, ledger, members
-from bot.store.tables import quiz_attempts as attempts
-from bot.store.tables import quiz_reviews as reviews
-from bot.store.tables import quiz_sessions as sessions
+from bot.store.schema import groups, ledger, members
+from bot.store.schema import quiz_attempts as attempts
+from bot.store.schema import quiz_reviews as reviews
+from bot.store.schema import quiz_sessions as sessions
 
 
 @dataclass(frozen=True)

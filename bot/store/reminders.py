@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from bot.domain import ChannelRef
 from bot.store.db import as_utc
-from bot.store.habits import GroupOptionRow, ReminderRow
+from bot.store.models import GroupOptionRow, ReminderRow
 from bot.store.models import GroupRow, PostRow
 from bot.store.repo import Store
 

@@ -28,7 +28,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from bot.domain import ChannelRef
-from bot.store import habits as _habit_tables  # noqa: F401  (tables must be registered)
 from bot.store.db import make_engine, upgrade
 from bot.store.models import GroupRow, MemberRow
 from bot.store.workers import DatabaseThreads

@@ -18,14 +18,14 @@ from sqlalchemy import and_, bindparam, case, exists, false, func, select
 from bot.domain import ChannelRef
 from bot.store import ledger
 from bot.store.db import as_utc
-from bot.store.tables import answer_results as _A
-from bot.store.tables import away_periods as _W
-from bot.store.tables import groups as _G
-from bot.store.tables import ledger as _L
-from bot.store.tables import members as _M
-from bot.store.tables import posts as _P
-from bot.store.tables import quiz_attempts as _Q
-from bot.store.tables import replies as _R
+from bot.store.schema import answer_results as _A
+from bot.store.schema import away_periods as _W
+from bot.store.schema import groups as _G
+from bot.store.schema import ledger as _L
+from bot.store.schema import members as _M
+from bot.store.schema import posts as _P
+from bot.store.schema import quiz_attempts as _Q
+from bot.store.schema import replies as _R
 from bot.store.unit import Sql, Unit, sql_of
 
 LIVE_POST = ("posted", "revealing", "revealed")

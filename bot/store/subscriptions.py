@@ -18,8 +18,8 @@ from bot.selection import ALL
 from bot.store import channels
 from bot.store.conflicts import insert_new
 from bot.store.models import GroupRow, SubscriptionRow
-from bot.store.tables import groups
-from bot.store.tables import subscriptions as subs
+from bot.store.schema import groups
+from bot.store.schema import subscriptions as subs
 from bot.store.unit import Sql, Unit, sql_of
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
-from bot.store.habits import GroupOptionRow, ReminderRow
+from bot.store.models import GroupOptionRow, ReminderRow
 from bot.store.models import DigestRow, GroupRow, PostRow, SubscriptionRow
 
 OPEN = "posted"
