@@ -174,12 +174,37 @@ def _describe(err: dict[str, Any]) -> str:
     return f"{where}: {msg}" if where else msg
 
 
+class YamlLines:
+    """Line numbers of a YAML file's entries, composed into a node tree only when asked.
+
+    A bank that loads cleanly never asks, and its node tree (every scalar with its
+    marks: about 1.3 MB of the bot's resident memory for the built-in banks) is
+    never built; a problem to report builds it once.
+    """
+
+    def __init__(self, text: str) -> None:
+        self._text: str | None = text
+        self._root: yaml.Node | None = None
+
+    def at(self, loc: Sequence[str | int]) -> int:
+        """Line (1-based) of the node at `loc`, or of the deepest ancestor found."""
+        if self._text is not None:
+            self._root = yaml.compose(self._text, Loader=_LOADER)
+            self._text = None
+        return _node_line(self._root, loc)
+
+
 @dataclass
 class _ParsedFile:
     path: str
+    lines: YamlLines | None = None
+    # Each entry with its index in its section (its line is `lines.at([section, index])`).
     questions: list[tuple[Question, int]] = field(default_factory=list)
     quiz: list[tuple[QuizItem, int]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+
+    def line_of(self, section: str, index: int) -> int:
+        return self.lines.at([section, index]) if self.lines is not None else 1
 
 
 class YamlFileError(Exception):
@@ -196,8 +221,8 @@ class YamlFileError(Exception):
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def read_yaml(path: Path) -> tuple[yaml.Node | None, Any]:
-    """The file's node tree (for line numbers) and its data, or a YamlFileError a person can act on."""
+def read_yaml(path: Path) -> tuple[YamlLines, Any]:
+    """The file's data and its line numbers, or a YamlFileError a person can act on."""
     shown = str(path)
     try:
         raw = path.read_bytes()
@@ -212,7 +237,7 @@ def read_yaml(path: Path) -> tuple[yaml.Node | None, Any]:
             f"not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save the file as UTF-8",
         )) from exc
     try:
-        return yaml.compose(text, Loader=_LOADER), yaml.load(text, Loader=_LOADER)
+        return YamlLines(text), yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark else 1
@@ -224,10 +249,11 @@ def _parse_file(path: Path, source: str) -> _ParsedFile:
     shown = str(path)
     result = _ParsedFile(shown)
     try:
-        root, data = read_yaml(path)
+        lines, data = read_yaml(path)
     except YamlFileError as exc:
         result.problems.append(exc.problem)
         return result
+    result.lines = lines
     if data is None:
         result.problems.append(Problem(shown, 1, "empty file: expected 'questions:' or 'quiz:'"))
         return result
@@ -239,7 +265,7 @@ def _parse_file(path: Path, source: str) -> _ParsedFile:
     unknown = set(data) - {"questions", "quiz"}
     for key in sorted(map(str, unknown)):
         result.problems.append(
-            Problem(shown, _node_line(root, [key]), f"unknown top-level key '{key}'")
+            Problem(shown, lines.at([key]), f"unknown top-level key '{key}'")
         )
     if not data.get("questions") and not data.get("quiz") and not unknown:
         result.problems.append(Problem(shown, 1, "no 'questions:' or 'quiz:' entries"))
@@ -247,13 +273,13 @@ def _parse_file(path: Path, source: str) -> _ParsedFile:
         items = data.get(section) or []
         if not isinstance(items, list):
             result.problems.append(
-                Problem(shown, _node_line(root, [section]), f"'{section}' must be a list")
+                Problem(shown, lines.at([section]), f"'{section}' must be a list")
             )
             continue
         for index, raw in enumerate(items):
-            item_line = _node_line(root, [section, index])
             if not isinstance(raw, dict):
-                result.problems.append(Problem(shown, item_line, f"{section} entry is not a mapping"))
+                result.problems.append(Problem(shown, lines.at([section, index]),
+                                               f"{section} entry is not a mapping"))
                 continue
             try:
                 parsed = model.model_validate(raw)
@@ -261,21 +287,21 @@ def _parse_file(path: Path, source: str) -> _ParsedFile:
                 for err in exc.errors():
                     loc = [section, index, *err["loc"]]
                     if err["type"] == "missing":
-                        line = item_line
+                        line = lines.at([section, index])
                     elif err["type"] == "value_error" and not err["loc"]:
                         field_name = "answer" if section == "quiz" else "key_points"
                         if section == "quiz" and "choices" in err["msg"]:
                             field_name = "choices"
-                        line = _node_line(root, [section, index, field_name])
+                        line = lines.at([section, index, field_name])
                     else:
-                        line = _node_line(root, loc)
+                        line = lines.at(loc)
                     ident = raw.get("id", f"#{index + 1}")
                     result.problems.append(Problem(shown, line, f"{ident}: {_describe(err)}"))
                 continue
             if isinstance(parsed, QuestionModel):
-                result.questions.append((_to_question(parsed, source), item_line))
+                result.questions.append((_to_question(parsed, source), index))
             else:
-                result.quiz.append((_to_quiz(parsed, source), item_line))
+                result.quiz.append((_to_quiz(parsed, source), index))
     return result
 
 
@@ -341,16 +367,20 @@ def load_bank(
     for path, source in files:
         parsed = _parse_file(path, source)
         dupes: list[Problem] = []
-        in_file: dict[str, int] = {}
-        for obj, line in [*parsed.questions, *parsed.quiz]:
+        in_file: dict[str, tuple[str, int]] = {}
+        entries = [("questions", q, i) for q, i in parsed.questions] + [("quiz", q, i) for q, i in parsed.quiz]
+        for section, obj, index in entries:
             if obj.id in seen:
                 first = seen[obj.id]
-                dupes.append(Problem(parsed.path, line, f"duplicate id '{obj.id}' (first in {first})"))
+                dupes.append(Problem(parsed.path, parsed.line_of(section, index),
+                                     f"duplicate id '{obj.id}' (first in {first})"))
             elif obj.id in in_file:
-                first = f"line {in_file[obj.id]}"
-                dupes.append(Problem(parsed.path, line, f"duplicate id '{obj.id}' (first at {first})"))
+                first_section, first_index = in_file[obj.id]
+                first = f"line {parsed.line_of(first_section, first_index)}"
+                dupes.append(Problem(parsed.path, parsed.line_of(section, index),
+                                     f"duplicate id '{obj.id}' (first at {first})"))
             else:
-                in_file[obj.id] = line
+                in_file[obj.id] = (section, index)
         file_problems = parsed.problems + dupes
         problems.extend(file_problems)
         if file_problems:

@@ -30,7 +30,7 @@ class Entry:
 
 def read_entries(path: Path, bank: Bank) -> list[Entry]:
     try:
-        root, data = read_yaml(path)
+        lines, data = read_yaml(path)
     except YamlFileError as exc:
         raise AnswersFileError(str(exc)) from exc
     if not isinstance(data, list) or not data:
@@ -38,20 +38,19 @@ def read_entries(path: Path, bank: Bank) -> list[Entry]:
     problems: list[str] = []
     entries: list[Entry] = []
     for index, item in enumerate(data):
-        line = root.value[index].start_mark.line + 1 if root is not None else 1
         if not isinstance(item, dict):
-            problems.append(f"{path}:{line}: entry {index + 1} is not a mapping with question_id and text")
+            problems.append(f"{path}:{lines.at([index])}: entry {index + 1} is not a mapping with question_id and text")
             continue
         qid, text = item.get("question_id"), item.get("text")
         if not isinstance(qid, str) or not qid.strip():
-            problems.append(f"{path}:{line}: entry {index + 1} has no question_id")
+            problems.append(f"{path}:{lines.at([index])}: entry {index + 1} has no question_id")
             continue
         if not isinstance(text, str):
-            problems.append(f"{path}:{line}: {qid}: 'text' must be the answer as a string")
+            problems.append(f"{path}:{lines.at([index])}: {qid}: 'text' must be the answer as a string")
             continue
         question = bank.questions.get(qid.strip())
         if question is None:
-            problems.append(f"{path}:{line}: unknown question id '{qid}' (see `mlsd-bot content list`)")
+            problems.append(f"{path}:{lines.at([index])}: unknown question id '{qid}' (see `mlsd-bot content list`)")
             continue
         entries.append(Entry(question, text))
     if problems:
