@@ -24,7 +24,7 @@ from bot.domain import (
 from bot.ports import ACK_REACTION, PlatformError
 from bot.runtime import Runtime
 from bot.store import answers as stored
-from bot.store.unit import Sql
+from bot.store.unit import Unit
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class Answers:
         now = self.rt.clock.now()
         is_answer = self._is_answer(event.text)
 
-        def record(s: Sql) -> Recorded:
+        def record(s: Unit) -> Recorded:
             post = stored.thread_post(s, event.channel, event.thread_id)
             if post is None or post.status in ("claimed", "skipped"):
                 return Recorded("ignored", detail="not a tracked thread")
@@ -84,7 +84,7 @@ class Answers:
                 return Recorded("discussion", post.id)
             return Recorded("late" if late else "answer", post.id)
 
-        recorded = await self.rt.store.run_sql(record)
+        recorded = await self.rt.store.run(record)
         if recorded.kind in ("answer", "late"):
             await self._ack(event.channel, event.message_id, recorded.kind == "late")
         return recorded
@@ -99,7 +99,7 @@ class Answers:
                 f"answers need at least {self.rt.settings.min_answer_chars} characters",
             )
 
-        def record(s: Sql) -> Recorded:
+        def record(s: Unit) -> Recorded:
             post = stored.post_in_channel(s, event.channel, event.post_id)
             if post is None:
                 return Recorded("ignored", detail="that question is not open in this channel")
@@ -115,14 +115,14 @@ class Answers:
                              is_answer=True, late=False, at=now, private=True)
             return Recorded("answer", post.id, "recorded")
 
-        return await self.rt.store.run_sql(record)
+        return await self.rt.store.run(record)
 
     async def on_edit(self, event: ReplyEdited) -> Recorded:
         """An edit before the deadline replaces that reply; later edits don't rescore it."""
         now = self.rt.clock.now()
         is_answer = self._is_answer(event.text)
 
-        def record(s: Sql) -> tuple[Recorded, bool, bool]:
+        def record(s: Unit) -> tuple[Recorded, bool, bool]:
             found = self._first_event_on_reply(s, event.channel, event.message_id, event.event_id, now)
             if isinstance(found, Recorded):
                 return found, False, False
@@ -135,7 +135,7 @@ class Answers:
             detail = "edited" if found.is_answer else "edited into an answer"
             return Recorded(kind, post.id, detail), needs_ack, found.late
 
-        recorded, needs_ack, late = await self.rt.store.run_sql(record)
+        recorded, needs_ack, late = await self.rt.store.run(record)
         if needs_ack:
             await self._ack(event.channel, event.message_id, late)
         return recorded
@@ -143,7 +143,7 @@ class Answers:
     async def on_delete(self, event: ReplyDeleted) -> Recorded:
         now = self.rt.clock.now()
 
-        def record(s: Sql) -> Recorded:
+        def record(s: Unit) -> Recorded:
             found = self._first_event_on_reply(s, event.channel, event.message_id, event.event_id, now)
             if isinstance(found, Recorded):
                 return found
@@ -152,11 +152,11 @@ class Answers:
             stored.flag_deleted(s, found.id)
             return Recorded("deleted", found.post.id)
 
-        return await self.rt.store.run_sql(record)
+        return await self.rt.store.run(record)
 
     @staticmethod
     def _first_event_on_reply(
-        s: Sql, channel: ChannelRef, message_id: str, event_id: str, now: datetime
+        s: Unit, channel: ChannelRef, message_id: str, event_id: str, now: datetime
     ) -> stored.StoredReply | Recorded:
         """The recorded reply an edit or delete is about, unless it isn't one or the event is a repeat."""
         found = stored.find_reply(s, channel, message_id)
@@ -173,7 +173,7 @@ class Answers:
             return Recorded("ignored", detail="bot reaction")
         now = self.rt.clock.now()
 
-        def record(s: Sql) -> Recorded:
+        def record(s: Unit) -> Recorded:
             reply = stored.find_reply(s, event.channel, event.message_id)
             if reply is None:
                 return Recorded("ignored", detail="not on an answer")
@@ -195,4 +195,4 @@ class Answers:
                                reaction=event.reaction)
             return Recorded("unvote", post.id)
 
-        return await self.rt.store.run_sql(record)
+        return await self.rt.store.run(record)

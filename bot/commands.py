@@ -29,7 +29,7 @@ from bot.runtime import Runtime
 from bot.schedule_spec import WEEKDAYS, format_window
 from bot.standings import Standings
 from bot.store import channels
-from bot.store.models import SubscriptionRow
+from bot.store.records import Subscription
 
 HELP = [
     ("help", "this list"),
@@ -162,7 +162,7 @@ class Commands:
         sections.append(Section(Text.of(grading_note(self.rt.settings))))
         return Reply(Message(title="Schedule", sections=tuple(sections)))
 
-    def _subscription_section(self, sub: SubscriptionRow, now) -> Section:  # type: ignore[no-untyped-def]
+    def _subscription_section(self, sub: Subscription, now) -> Section:  # type: ignore[no-untyped-def]
         days = sub.days.split(",")
         if tuple(days) == WEEKDAYS:
             day_text = "daily"
@@ -216,7 +216,7 @@ class Commands:
             kind=MessageKind.NOTICE,
         ), private=False)
 
-    def _schedule_for(self, command: Command, current: SubscriptionRow | None) -> ScheduleSpec:
+    def _schedule_for(self, command: Command, current: Subscription | None) -> ScheduleSpec:
         """The schedule a subscribe command asks for: re-subscribing keeps what was set
         before (`current`) unless the command changes it; `blind` is only on when asked."""
         base = ScheduleSpec(timezone=self.rt.settings.timezone)

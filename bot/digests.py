@@ -1,6 +1,6 @@
 """The weekly digest: posted once per group and week, at the group's own weekday and time.
 
-A digest is claimed like a post: a `DigestRow` unique per (group, week) is
+A digest is claimed like a post: a `digests` row unique per (group, week) is
 inserted before anything is sent, marked `sent` once the text is out and
 `posted` once its chart is uploaded, so a retry after a crash or a platform
 error repeats only the part that did not happen. A digest missed by less than
@@ -12,7 +12,7 @@ live in `bot.store.digests`, and the chart is drawn off the event loop.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -25,7 +25,7 @@ from bot.standings import Standings
 from bot.store import digests as store
 from bot.store.db import as_utc
 from bot.store.digests import DigestSlot
-from bot.store.models import DigestRow
+from bot.store.records import Digest
 
 __all__ = ["DigestReport", "DigestSlot", "Digests", "covered_week", "last_slot"]
 
@@ -128,14 +128,15 @@ class Digests:
             return None
         return row.id if await self._deliver(row) else None
 
-    async def _deliver(self, row: DigestRow) -> bool:
+    async def _deliver(self, row: Digest) -> bool:
         channel = await self.rt.store.run(store.channel, row.group_id)
         data = await self.standings.digest(channel, week_of=row.week_start)
         try:
             port = self.rt.port(channel.platform)
             if row.status == "claimed":
                 posted = await port.send(channel, render.digest(data))
-                await self._update(row, status="sent", message_id=posted.message_id, attempts=0, retry_at=None)
+                row = await self._update(row, status="sent", message_id=posted.message_id, attempts=0,
+                                         retry_at=None)
             chart = await charts.digest_chart(data)
             await port.upload_image(channel, None, chart.png, chart.filename,
                                     f"Weekly digest, week of {row.week_start:%d %b %Y}")
@@ -157,12 +158,12 @@ class Digests:
             log.exception("weekly summaries of group %s not sent", row.group_id)
         return True
 
-    async def _update(self, row: DigestRow, **values: object) -> None:
+    async def _update(self, row: Digest, **values: object) -> Digest:
+        """Write `values` to the digest's row; the record as it now stands."""
         await self.rt.store.run(store.set_values, row.id or 0, values)
-        for name, value in values.items():
-            setattr(row, name, value)
+        return replace(row, **values)
 
-    async def _defer(self, row: DigestRow, exc: Exception) -> None:
+    async def _defer(self, row: Digest, exc: Exception) -> None:
         now = self.rt.clock.now()
         retry_at = await self.rt.store.run(store.defer, row.id or 0, row.claimed_at, row.status, exc, now)
         log.warning("digest %s of group %s not delivered yet (%s); retrying at %s",
@@ -182,7 +183,7 @@ class Digests:
                 continue
             if not await self.rt.store.run(store.renew, row.id or 0, row.status, now):
                 continue
-            row.claimed_at, row.retry_at = now, None
+            row = replace(row, claimed_at=now, retry_at=None)
             try:
                 if await self._deliver(row):
                     report.posted.append(row.id or 0)

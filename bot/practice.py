@@ -40,7 +40,7 @@ from bot.scoring import score_answer
 from bot.selection import ALL
 from bot.store import posts, subscriptions
 from bot.store.db import as_utc
-from bot.store.models import PostRow, SubscriptionRow
+from bot.store.records import Post, Subscription
 
 __all__ = ["ALL", "DueReport", "PostResult", "Practice", "ScheduleSpec"]
 
@@ -86,7 +86,7 @@ class DueReport:
 
 @dataclass(frozen=True)
 class PostResult:
-    post: PostRow
+    post: Post
     created: bool  # False: it already existed (someone else posted it)
     error: str | None = None
 
@@ -113,18 +113,18 @@ class Practice:
     # ------------------------------------------------------------ subscriptions
 
     async def subscribe(
-        self, channel: ChannelRef, topic: str, spec_for: Callable[[SubscriptionRow | None], ScheduleSpec], by: str
-    ) -> tuple[SubscriptionRow, str]:
+        self, channel: ChannelRef, topic: str, spec_for: Callable[[Subscription | None], ScheduleSpec], by: str
+    ) -> tuple[Subscription, str]:
         """Create, update or resume; returns the row and what happened.
 
         `spec_for` turns the channel's current subscription to the topic (None: none)
         into the schedule wanted; it is read and written in one unit of work."""
-        row, what = await self.rt.store.run_sql(
+        row, what = await self.rt.store.run(
             subscriptions.subscribe, channel, topic, spec_for, by=by, now=self.rt.clock.now())
         self.rt.schedule_changed(row.group_id)
         return row, what
 
-    async def unsubscribe(self, channel: ChannelRef, topic: str) -> list[SubscriptionRow]:
+    async def unsubscribe(self, channel: ChannelRef, topic: str) -> list[Subscription]:
         rows, group_id = await self.rt.store.run(subscriptions.unsubscribe, channel, topic, self.rt.clock.now())
         if group_id is not None:
             self.rt.schedule_changed(group_id)
@@ -149,7 +149,7 @@ class Practice:
 
     @staticmethod
     def occurrences(
-        sub: SubscriptionRow, start: datetime, end: datetime
+        sub: Subscription, start: datetime, end: datetime
     ) -> list[tuple[date, datetime]]:
         """Scheduled (local date, UTC moment) pairs in [start, end]."""
         zone = ZoneInfo(sub.timezone)
@@ -176,7 +176,7 @@ class Practice:
                 out.append((channel, sub.topic, nxt))
         return sorted(out, key=lambda x: x[2])
 
-    def next_occurrence(self, sub: SubscriptionRow, after: datetime) -> datetime | None:
+    def next_occurrence(self, sub: Subscription, after: datetime) -> datetime | None:
         found = self.occurrences(sub, after, after + timedelta(days=8))
         return found[0][1] if found else None
 
@@ -283,7 +283,7 @@ class Practice:
             self.rt.schedule_changed(claim.post.group_id)
         return PostResult(claim.post, created=error is None, error=error)
 
-    async def _guarded(self, work: Awaitable[str | int | None], post: PostRow) -> str | int | None:
+    async def _guarded(self, work: Awaitable[str | int | None], post: Post) -> str | int | None:
         """One post's failure is its own: reported, never raised into the others'."""
         try:
             return await work
@@ -306,7 +306,7 @@ class Practice:
                 log.exception("low-bank check after a post of subscription %s failed", claim.post.subscription_id)
         return claim.post.id or 0
 
-    async def _send_post(self, post: PostRow, question: Question, channel: ChannelRef) -> str | None:
+    async def _send_post(self, post: Post, question: Question, channel: ChannelRef) -> str | None:
         message = render.daily_post(question, post)
         try:
             async with self._pace(channel):
@@ -346,7 +346,7 @@ class Practice:
             sends.append(asyncio.create_task(self._guarded(self._resend(post, question, now), post)))
         _report_sends(report, await asyncio.gather(*sends))
 
-    async def _resend(self, post: PostRow, question: Question, now: datetime) -> str | int | None:
+    async def _resend(self, post: Post, question: Question, now: datetime) -> str | int | None:
         channel = await self.rt.store.run(posts.renew_post, post.id or 0, now)
         if channel is None:
             return None  # someone else took the claim over

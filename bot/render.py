@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from bot.grading.verdict import Grading
     from bot.quiz import Grade
     from bot.standings import DigestData, Leaderboard, MemberStats
-    from bot.store.models import PostRow
+    from bot.store.records import Post
 
 ANSWER_PRIVATELY_ACTION = "mlsd_answer_privately"
 QUIZ_ACTION = "mlsd_quiz"
@@ -93,7 +93,7 @@ def thread_name(question: Question) -> str:
     return base if len(base) <= 90 else base[:89].rstrip() + "…"
 
 
-def daily_post(question: Question, post: PostRow) -> Message:
+def daily_post(question: Question, post: Post) -> Message:
     deadline = as_utc(post.deadline) or post.deadline  # a reloaded SQLite row is naive UTC
     meta = [question.difficulty.value]
     if question.companies:

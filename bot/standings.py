@@ -104,7 +104,7 @@ class Standings:
     async def leaderboard(
         self, channel: ChannelRef, window: str, caller: str | None, limit: int = 10
     ) -> Leaderboard:
-        board = await self.rt.store.run_sql(ledger.board, channel, window, self.rt.clock.now(), self.boards)
+        board = await self.rt.store.run(ledger.board, channel, window, self.rt.clock.now(), self.boards)
         if board is None:
             return Leaderboard(window, None, (), None)
         mine = board.by_user.get(caller) if caller is not None else None
@@ -114,7 +114,7 @@ class Standings:
 
     async def member_stats(self, channel: ChannelRef, user_id: str, weeks: int = 8) -> MemberStats:
         now = self.rt.clock.now()
-        facts = await self.rt.store.run_sql(store.member_stats, channel, user_id, now, weeks, self.boards)
+        facts = await self.rt.store.run(store.member_stats, channel, user_id, now, weeks, self.boards)
         if facts is None:
             return MemberStats(user_id, tuple(TopicStats(t) for t in Topic), 0, 0, None, 0)
         by_topic = {t: TopicStats(t) for t in Topic}
@@ -136,7 +136,7 @@ class Standings:
 
     async def groups_for_member(self, platform: str, workspace: str, user_id: str) -> list[ChannelRef]:
         """Channels where a member has points: App Home shows a rank for each."""
-        return await self.rt.store.run_sql(store.groups_of_member, platform, workspace, user_id)
+        return await self.rt.store.run(store.groups_of_member, platform, workspace, user_id)
 
 
 def _weekly(facts: store.StatsFacts, now: datetime, weeks: int) -> tuple[tuple[date, float | None], ...]:

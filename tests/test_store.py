@@ -9,18 +9,18 @@ from datetime import date
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from bot.store import schema
 from bot.store.models import GroupRow, PostRow, SubscriptionRow
-from bot.store.schema import metadata
 from tests.conftest import MONDAY_0800
 
 
 def test_migrations_match_the_models(store):
     with store.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        diff = compare_metadata(MigrationContext.configure(conn), schema.metadata)
     assert diff == [], "models changed without an Alembic migration"
 
 
@@ -63,10 +63,8 @@ def test_one_post_per_subscription_and_local_date(store):
 
 
 def _add_group(s, channel: str) -> int:  # type: ignore[no-untyped-def]
-    group = GroupRow(platform="console", workspace="T", channel=channel, created_at=MONDAY_0800)
-    s.add(group)
-    s.flush()
-    return group.id or 0
+    return s.execute(insert(schema.groups).returning(schema.groups.c.id), dict(
+        platform="console", workspace="T", channel=channel, timezone="UTC", created_at=MONDAY_0800)).scalar_one()
 
 
 def _fail(s) -> None:  # type: ignore[no-untyped-def]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine
+
 from bot.store.schema import metadata as target_metadata
 
 

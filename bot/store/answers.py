@@ -4,8 +4,7 @@ This is the busiest write path (every reply in every thread), so it speaks
 SQLAlchemy Core over the tables rather than loading ORM objects: one indexed
 lookup per fact, inserts that let a unique constraint reject a repeat
 (`ON CONFLICT DO NOTHING`) instead of a check-then-insert or a savepoint.
-Everything here runs inside one unit of work per event (`Store.run_sql`: a
-bare connection, no ORM session), so an event's "seen" mark and its effect
+Everything here runs inside one unit of work per event (`Store.run`), so an event's "seen" mark and its effect
 commit together or not at all.
 """
 
@@ -23,7 +22,7 @@ from bot.store.conflicts import insert_new, inserted
 from bot.store.db import as_utc
 from bot.store.schema import groups, members, posts, replies, votes
 from bot.store.schema import processed_events as processed
-from bot.store.unit import Sql, Unit, sql_of
+from bot.store.unit import Unit
 
 
 @dataclass(frozen=True)
@@ -76,7 +75,7 @@ _FIND_REPLY = (
     .where(posts.c.group_id == bindparam("group_id"), replies.c.message_id == bindparam("message_id"))
     .limit(1)
 )
-def first_delivery(s: Unit | Sql, key: str, now: datetime) -> bool:
+def first_delivery(s: Unit, key: str, now: datetime) -> bool:
     """Mark a platform event handled; False when it was handled before (a retry or a replay)."""
     return inserted(s, processed, {"key": key, "at": now})
 
@@ -85,18 +84,18 @@ def _where(ref: ChannelRef) -> dict[str, str]:
     return {"platform": ref.platform, "workspace": ref.workspace, "channel": ref.channel}
 
 
-def thread_post(s: Unit | Sql, ref: ChannelRef, thread_id: str) -> ThreadPost | None:
+def thread_post(s: Unit, ref: ChannelRef, thread_id: str) -> ThreadPost | None:
     """The question whose thread this is, in this channel; None for any other thread."""
-    row = sql_of(s).execute(_THREAD_POST, {**_where(ref), "thread_id": thread_id}).first()
+    row = s.execute(_THREAD_POST, {**_where(ref), "thread_id": thread_id}).first()
     return _thread_post(row) if row else None
 
 
-def post_in_channel(s: Unit | Sql, ref: ChannelRef, post_id: int) -> ThreadPost | None:
+def post_in_channel(s: Unit, ref: ChannelRef, post_id: int) -> ThreadPost | None:
     """A question by id, only if it belongs to this channel (a form can't reach across channels)."""
     group_id = channels.group_id(s, ref)
     if group_id is None:
         return None
-    row = sql_of(s).execute(_POST_IN_GROUP, {"post_id": post_id, "group_id": group_id}).first()
+    row = s.execute(_POST_IN_GROUP, {"post_id": post_id, "group_id": group_id}).first()
     return _thread_post(row) if row else None
 
 
@@ -104,22 +103,21 @@ def _thread_post(row: Any) -> ThreadPost:
     return ThreadPost(row.id, row.group_id, row.status, as_utc(row.deadline) or row.deadline)
 
 
-def member_id(s: Unit | Sql, ref: ChannelRef, user_id: str, name: str = "") -> int:
+def member_id(s: Unit, ref: ChannelRef, user_id: str, name: str = "") -> int:
     """The member's id, created on first sight; a changed display name is kept up to date."""
-    conn = sql_of(s)
     who = {"platform": ref.platform, "workspace": ref.workspace, "user_id": user_id}
-    row = conn.execute(_MEMBER, who).first()
+    row = s.execute(_MEMBER, who).first()
     if row is None:
-        new_id = conn.execute(insert_new(s, members, returning=members.c.id), {**who, "display_name": name}).scalar()
+        new_id = s.execute(insert_new(s, members, returning=members.c.id), {**who, "display_name": name}).scalar()
         if new_id is not None:
             return int(new_id)
-        row = conn.execute(_MEMBER, who).one()  # created meanwhile by a concurrent event
+        row = s.execute(_MEMBER, who).one()  # created meanwhile by a concurrent event
     if name and row.display_name != name:
-        conn.execute(_RENAME, {"b_member_id": row.id, "b_display_name": name})
+        s.execute(_RENAME, {"b_member_id": row.id, "b_display_name": name})
     return int(row.id)
 
 
-def add_reply(s: Unit | Sql, *, post_id: int, member_id: int, message_id: str, text: str, is_answer: bool,
+def add_reply(s: Unit, *, post_id: int, member_id: int, message_id: str, text: str, is_answer: bool,
               late: bool, at: datetime, private: bool = False) -> bool:
     """Record a reply; False when this message is already recorded for this question."""
     return inserted(s, replies, {
@@ -129,19 +127,19 @@ def add_reply(s: Unit | Sql, *, post_id: int, member_id: int, message_id: str, t
     })
 
 
-def replace_private_answer(s: Unit | Sql, post_id: int, message_id: str, text: str, now: datetime) -> bool:
+def replace_private_answer(s: Unit, post_id: int, message_id: str, text: str, now: datetime) -> bool:
     """Blind mode: overwrite a member's earlier private answer; False when there was none."""
-    result = sql_of(s).execute(_REPLACE_PRIVATE, {"b_post_id": post_id, "b_message_id": message_id,
+    result = s.execute(_REPLACE_PRIVATE, {"b_post_id": post_id, "b_message_id": message_id,
                                                       "b_text": text, "b_edited_at": now})
     return bool(result.rowcount)
 
 
-def find_reply(s: Unit | Sql, ref: ChannelRef, message_id: str) -> StoredReply | None:
+def find_reply(s: Unit, ref: ChannelRef, message_id: str) -> StoredReply | None:
     """The recorded reply a later edit, delete or vote is about, in this channel."""
     group_id = channels.group_id(s, ref)
     if group_id is None:
         return None
-    row = sql_of(s).execute(_FIND_REPLY, {"group_id": group_id, "message_id": message_id}).first()
+    row = s.execute(_FIND_REPLY, {"group_id": group_id, "message_id": message_id}).first()
     if row is None:
         return None
     post = ThreadPost(row.post_id, row.group_id, row.status, as_utc(row.deadline) or row.deadline)
@@ -149,23 +147,23 @@ def find_reply(s: Unit | Sql, ref: ChannelRef, message_id: str) -> StoredReply |
                        bool(row.late), post)
 
 
-def edit_reply(s: Unit | Sql, reply_id: int, text: str, is_answer: bool, acknowledged: bool, now: datetime) -> None:
-    sql_of(s).execute(update(replies).where(replies.c.id == reply_id).values(
+def edit_reply(s: Unit, reply_id: int, text: str, is_answer: bool, acknowledged: bool, now: datetime) -> None:
+    s.execute(update(replies).where(replies.c.id == reply_id).values(
         text=text, is_answer=is_answer, acknowledged=acknowledged, edited_at=now))
 
 
-def flag_deleted(s: Unit | Sql, reply_id: int) -> None:
+def flag_deleted(s: Unit, reply_id: int) -> None:
     """Deleted replies are kept, flagged: nothing a member wrote is lost."""
-    sql_of(s).execute(update(replies).where(replies.c.id == reply_id).values(deleted=True))
+    s.execute(update(replies).where(replies.c.id == reply_id).values(deleted=True))
 
 
-def add_vote(s: Unit | Sql, *, post_id: int, message_id: str, voter_id: int, target_id: int, reaction: str,
+def add_vote(s: Unit, *, post_id: int, message_id: str, voter_id: int, target_id: int, reaction: str,
              at: datetime) -> None:
     inserted(s, votes, {"post_id": post_id, "message_id": message_id, "voter_id": voter_id,
                                        "target_id": target_id, "reaction": reaction, "at": at})
 
 
-def remove_vote(s: Unit | Sql, *, post_id: int, message_id: str, voter_id: int, reaction: str) -> None:
-    sql_of(s).execute(delete(votes).where(
+def remove_vote(s: Unit, *, post_id: int, message_id: str, voter_id: int, reaction: str) -> None:
+    s.execute(delete(votes).where(
         votes.c.post_id == post_id, votes.c.message_id == message_id, votes.c.voter_id == voter_id,
         votes.c.reaction == reaction))

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam
-from sqlmodel import Session, col, select
+from sqlalchemy import bindparam, select
 
 from bot.domain import ChannelRef
 from bot.store.db import as_utc
-from bot.store.models import GroupRow, PostRow, SubscriptionRow
-from bot.store.schema import groups
-from bot.store.unit import Sql, Unit, sql_of
+from bot.store.records import Group, Subscription, record, records
+from bot.store.schema import groups, posts, subscriptions
+from bot.store.unit import Unit
 
 
 @dataclass(frozen=True)
@@ -28,56 +28,60 @@ class OpenPost:
 
 @dataclass(frozen=True)
 class ChannelSchedule:
-    group: GroupRow | None
-    subscriptions: list[SubscriptionRow] = field(default_factory=list)
+    group: Group | None
+    subscriptions: list[Any] = field(default_factory=list)
     open_posts: list[OpenPost] = field(default_factory=list)  # soonest deadline first
 
 
-def find_group(s: Session, ref: ChannelRef) -> GroupRow | None:
-    return s.exec(select(GroupRow).where(
-        GroupRow.platform == ref.platform, GroupRow.workspace == ref.workspace, GroupRow.channel == ref.channel,
-    )).first()
+# Built once: every answer, vote and subscribe asks for the group id.
+_WHERE_CHANNEL = (groups.c.platform == bindparam("platform"), groups.c.workspace == bindparam("workspace"),
+                  groups.c.channel == bindparam("channel"))
+_GROUP = select(groups).where(*_WHERE_CHANNEL)
+_GROUP_ID = select(groups.c.id).where(*_WHERE_CHANNEL)
+_SUBSCRIPTIONS = (select(subscriptions).where(subscriptions.c.group_id == bindparam("gid"))
+                  .order_by(subscriptions.c.id))
 
 
-# Built once: every answer, vote and subscribe asks it.
-_GROUP_ID = select(groups.c.id).where(
-    groups.c.platform == bindparam("platform"), groups.c.workspace == bindparam("workspace"),
-    groups.c.channel == bindparam("channel"))
+def _channel_params(ref: ChannelRef) -> dict[str, str]:
+    return {"platform": ref.platform, "workspace": ref.workspace, "channel": ref.channel}
 
 
-def group_id(s: Unit | Sql, ref: ChannelRef) -> int | None:
+def find_group(s: Unit, ref: ChannelRef) -> Group | None:
+    row = s.execute(_GROUP, _channel_params(ref)).first()
+    return record(Group, row) if row else None
+
+
+def group_id(s: Unit, ref: ChannelRef) -> int | None:
     """The channel's group id, None when the bot never saw the channel."""
-    return sql_of(s).execute(
-        _GROUP_ID, {"platform": ref.platform, "workspace": ref.workspace, "channel": ref.channel}).scalar()
+    return s.execute(_GROUP_ID, _channel_params(ref)).scalar()
 
 
-def _subscriptions(s: Session, group: int) -> list[SubscriptionRow]:
-    return list(s.exec(select(SubscriptionRow).where(SubscriptionRow.group_id == group)
-                       .order_by(col(SubscriptionRow.id))))
+def _subscriptions(s: Unit, group: int) -> list[Any]:
+    return records(Subscription, s.execute(_SUBSCRIPTIONS, {"gid": group}))
 
 
-def schedule(s: Session, ref: ChannelRef) -> ChannelSchedule:
+def schedule(s: Unit, ref: ChannelRef) -> ChannelSchedule:
     """The channel's subscriptions (active or not) and its questions still open."""
     group = find_group(s, ref)
     if group is None:
         return ChannelSchedule(None)
-    posts = s.exec(
-        select(PostRow.topic, PostRow.message_id, PostRow.deadline)
-        .where(PostRow.group_id == group.id, PostRow.status == "posted").order_by(col(PostRow.deadline))
+    open_posts = s.execute(
+        select(posts.c.topic, posts.c.message_id, posts.c.deadline)
+        .where(posts.c.group_id == group.id, posts.c.status == "posted").order_by(posts.c.deadline)
     ).all()
-    return ChannelSchedule(group, _subscriptions(s, group.id or 0),
-                           [OpenPost(t, m or "", as_utc(d) or d) for t, m, d in posts])
+    return ChannelSchedule(group, _subscriptions(s, group.id),
+                           [OpenPost(t, m or "", as_utc(d) or d) for t, m, d in open_posts])
 
 
-def active_subscriptions(s: Session, ref: ChannelRef) -> list[SubscriptionRow]:
+def active_subscriptions(s: Unit, ref: ChannelRef) -> list[Any]:
     group = group_id(s, ref)
     return [sub for sub in _subscriptions(s, group) if sub.active] if group is not None else []
 
 
-def open_post_ids(s: Session, ref: ChannelRef) -> list[int]:
+def open_post_ids(s: Unit, ref: ChannelRef) -> list[int]:
     """Questions posted in this channel and not yet revealed."""
     group = group_id(s, ref)
     if group is None:
         return []
-    return [pid for pid in s.exec(select(PostRow.id).where(
-        PostRow.group_id == group, PostRow.status == "posted").order_by(col(PostRow.id))) if pid is not None]
+    return list(s.execute(select(posts.c.id).where(
+        posts.c.group_id == group, posts.c.status == "posted").order_by(posts.c.id)).scalars())

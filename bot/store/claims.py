@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_, or_, select, update
 
 from bot.store.db import as_utc
-from bot.store.unit import Sql, Unit, sql_of
+from bot.store.unit import Unit
 
 CLAIM_LEASE = timedelta(minutes=2)
 RETRY_BASE = timedelta(seconds=15)
@@ -68,14 +68,14 @@ def retry_time(held_since: datetime | None, retry_at: datetime | None) -> dateti
     return (as_utc(held_since) or datetime.min.replace(tzinfo=UTC)) + CLAIM_LEASE
 
 
-def renew(s: Unit | Sql, cols: ClaimColumns, row_id: int, now: datetime, *still: ColumnElement[bool]) -> bool:
+def renew(s: Unit, cols: ClaimColumns, row_id: int, now: datetime, *still: ColumnElement[bool]) -> bool:
     """Take over a retryable claim; True for exactly one of any number of concurrent callers.
 
     `still` adds conditions the row must still meet (typically its status), so a
     claim finished meanwhile is never taken again.
     """
     table = cols.table
-    result = sql_of(s).execute(
+    result = s.execute(
         update(table)
         .where(table.c.id == row_id, retryable_where(cols, now), *still)
         .values({cols.held_since: now, cols.retry_at: None})
@@ -83,7 +83,7 @@ def renew(s: Unit | Sql, cols: ClaimColumns, row_id: int, now: datetime, *still:
     return bool(result.rowcount == 1)
 
 
-def defer(s: Unit | Sql, cols: ClaimColumns, row_id: int, held_since: datetime | None, exc: BaseException,
+def defer(s: Unit, cols: ClaimColumns, row_id: int, held_since: datetime | None, exc: BaseException,
           now: datetime, **expected: Any) -> datetime | None:
     """Release our claim after a platform error until a backoff has passed; returns when.
 
@@ -92,15 +92,14 @@ def defer(s: Unit | Sql, cols: ClaimColumns, row_id: int, held_since: datetime |
     then it is the new holder's to finish and nothing is changed.
     """
     table = cols.table
-    conn = sql_of(s)
-    row = conn.execute(select(table).where(table.c.id == row_id)).first()
+    row = s.execute(select(table).where(table.c.id == row_id)).first()
     if row is None or as_utc(getattr(row, cols.held_since)) != as_utc(held_since):
         return None
     if any(getattr(row, name) != value for name, value in expected.items()):
         return None
     attempts = (getattr(row, cols.attempts) or 0) + 1
     retry_at = now + backoff(attempts, getattr(exc, "retry_after", None))
-    conn.execute(update(table).where(table.c.id == row_id).values({
+    s.execute(update(table).where(table.c.id == row_id).values({
         cols.attempts: attempts, cols.retry_at: retry_at,
         cols.last_error: f"{type(exc).__name__}: {exc}"[:ERROR_CHARS],
     }))

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Column, Table, insert
 
-from bot.store.unit import Sql, Unit, sql_of
+from bot.store.unit import Unit
 
 _BUILT: dict[tuple[str, str, str | None], Any] = {}
 
@@ -34,16 +34,16 @@ def insert_ignoring_conflicts(dialect: str, table: Table, returning: Column[Any]
     return stmt
 
 
-def insert_new(s: Unit | Sql, table: Table, returning: Column[Any] | None = None) -> Any:
+def insert_new(s: Unit, table: Table, returning: Column[Any] | None = None) -> Any:
     """The statement for this unit's database."""
-    return insert_ignoring_conflicts(sql_of(s).dialect.name, table, returning)
+    return insert_ignoring_conflicts(s.dialect.name, table, returning)
 
 
-def inserted(s: Unit | Sql, table: Table, values: dict[str, Any]) -> bool:
+def inserted(s: Unit, table: Table, values: dict[str, Any]) -> bool:
     """Insert unless a unique constraint holds the row's twin; True when this call inserted it.
 
     Asks for the new row back (RETURNING) rather than trusting the row count, which
     psycopg reports as -1 for `ON CONFLICT DO NOTHING`.
     """
     key = next(iter(table.primary_key.columns))
-    return sql_of(s).execute(insert_new(s, table, returning=key), values).first() is not None
+    return s.execute(insert_new(s, table, returning=key), values).first() is not None

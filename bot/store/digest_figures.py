@@ -21,24 +21,25 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, cast, extract
-from sqlmodel import Session, col, func, select
+from sqlalchemy import Integer, cast, extract, func, select
 
 from bot.content import Bank
 from bot.domain import ChannelRef, Topic
-from bot.store import ledger
+from bot.store import ledger, schema
 from bot.store.db import as_utc
-from bot.store.models import AwayRow
 from bot.store.ledger import Standing
-from bot.store.models import AnswerResultRow, LedgerRow, MemberRow, PostRow, ReplyRow
 from bot.store.posts import next_question
 from bot.store.repo import Store
+from bot.store.unit import Unit
 
 LIVE_POST = ("posted", "revealing", "revealed")
 ACTIVE_WINDOW = timedelta(days=28)
 STREAK_WINDOW = 64  # posts read per round when following current streaks back
 BUCKET_BIAS = 100_000  # weeks; keeps CAST's truncation a floor for weeks before `start`
 TOP = 5
+
+_posts, _replies, _away = schema.posts.c, schema.replies.c, schema.away_periods.c
+_results, _ledger, _members = schema.answer_results.c, schema.ledger.c, schema.members.c
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ class _Week:
         return len(self.answers) / (len(self.post_ids) * len(self.active))
 
 
-def figures(s: Session, bank: Bank, group_id: int, zone: ZoneInfo, window: Window, now: datetime) -> DigestFigures:
+def figures(s: Unit, bank: Bank, group_id: int, zone: ZoneInfo, window: Window, now: datetime) -> DigestFigures:
     """Every figure of one channel's digest for `window`, as of `now`."""
     this_week = _week(s, group_id, zone, window.start, window.end)
     last_week = _week(s, group_id, zone, window.prev_start, window.start)
@@ -124,7 +125,7 @@ def figures(s: Session, bank: Bank, group_id: int, zone: ZoneInfo, window: Windo
     )
 
 
-def for_channel(s: Session, store: Store, bank: Bank, channel: ChannelRef, week_of: date | None,
+def for_channel(s: Unit, store: Store, bank: Bank, channel: ChannelRef, week_of: date | None,
                 now: datetime) -> tuple[date, DigestFigures] | None:
     """The digest of `channel` for the local week starting `week_of` (default: the week of `now`).
 
@@ -139,24 +140,24 @@ def for_channel(s: Session, store: Store, bank: Bank, channel: ChannelRef, week_
     return start_day, figures(s, bank, group.id or 0, zone, Window.of(start_day, zone), now)
 
 
-def _week(s: Session, group_id: int, zone: ZoneInfo, start: datetime, end: datetime) -> _Week:
+def _week(s: Unit, group_id: int, zone: ZoneInfo, start: datetime, end: datetime) -> _Week:
     post_ids = frozenset(
         pid
-        for pid in s.exec(
-            select(PostRow.id).where(
-                PostRow.group_id == group_id, col(PostRow.status).in_(LIVE_POST),
-                col(PostRow.scheduled_for) >= start, col(PostRow.scheduled_for) < end,
+        for pid in s.execute(
+            select(_posts.id).where(
+                _posts.group_id == group_id, _posts.status.in_(LIVE_POST),
+                _posts.scheduled_for >= start, _posts.scheduled_for < end,
             )
-        ).all()
+        ).scalars()
         if pid is not None
     )
-    rows = s.exec(
-        select(ReplyRow.post_id, ReplyRow.member_id, ReplyRow.at).where(
-            col(ReplyRow.post_id).in_(post_ids),
-            ReplyRow.is_answer == True,  # noqa: E712
-            ReplyRow.deleted == False,  # noqa: E712
-            ReplyRow.late == False,  # noqa: E712
-        ).order_by(col(ReplyRow.at))
+    rows = s.execute(
+        select(_replies.post_id, _replies.member_id, _replies.at).where(
+            _replies.post_id.in_(post_ids),
+            _replies.is_answer == True,  # noqa: E712
+            _replies.deleted == False,  # noqa: E712
+            _replies.late == False,  # noqa: E712
+        ).order_by(_replies.at)
     ).all() if post_ids else []
     first_at: dict[tuple[int, int], datetime] = {}
     for post_id, member_id, at in rows:
@@ -166,12 +167,12 @@ def _week(s: Session, group_id: int, zone: ZoneInfo, start: datetime, end: datet
         by_day[at.astimezone(zone).weekday()] += 1
     # Active members: anyone who answered in this channel in the four weeks to the week's end.
     active = frozenset(
-        s.exec(
-            select(ReplyRow.member_id).distinct()
-            .join(PostRow, PostRow.id == ReplyRow.post_id)  # type: ignore[arg-type]
-            .where(PostRow.group_id == group_id, col(ReplyRow.at) >= end - ACTIVE_WINDOW,
-                   col(ReplyRow.at) < end, ReplyRow.is_answer == True)  # noqa: E712
-        ).all()
+        s.execute(
+            select(_replies.member_id).distinct()
+            .join(schema.posts, _posts.id == _replies.post_id)
+            .where(_posts.group_id == group_id, _replies.at >= end - ACTIVE_WINDOW,
+                   _replies.at < end, _replies.is_answer == True)  # noqa: E712
+        ).scalars()
     )
     return _Week(post_ids, frozenset(first_at), active, tuple(by_day))
 
@@ -179,7 +180,7 @@ def _week(s: Session, group_id: int, zone: ZoneInfo, start: datetime, end: datet
 # ------------------------------------------------------------------ streaks
 
 
-def current_streaks(s: Session, group_id: int, member_ids: Iterable[int], now: datetime) -> list[tuple[str, int]]:
+def current_streaks(s: Unit, group_id: int, member_ids: Iterable[int], now: datetime) -> list[tuple[str, int]]:
     """(user id, current streak) of every listed member with a streak, longest first.
 
     The rule of `bot.store.standings.streak_run`, read from the newest post
@@ -192,14 +193,13 @@ def current_streaks(s: Session, group_id: int, member_ids: Iterable[int], now: d
     ids = sorted(set(member_ids))
     if not ids:
         return []
-    conn = s.connection()
     posts = [(pid, as_utc(deadline) or now, status, as_utc(scheduled) or now) for pid, deadline, status, scheduled
-             in conn.execute(select(PostRow.id, PostRow.deadline, PostRow.status, PostRow.scheduled_for)
-                             .where(PostRow.group_id == group_id, col(PostRow.status).in_(LIVE_POST))
-                             .order_by(col(PostRow.scheduled_for).desc(), col(PostRow.id).desc()))]
+             in s.execute(select(_posts.id, _posts.deadline, _posts.status, _posts.scheduled_for)
+                             .where(_posts.group_id == group_id, _posts.status.in_(LIVE_POST))
+                             .order_by(_posts.scheduled_for.desc(), _posts.id.desc()))]
     away: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
-    for member_id, starts, ends in conn.execute(
-        select(AwayRow.member_id, AwayRow.starts_at, AwayRow.ends_at).where(col(AwayRow.member_id).in_(ids))
+    for member_id, starts, ends in s.execute(
+        select(_away.member_id, _away.starts_at, _away.ends_at).where(_away.member_id.in_(ids))
     ):
         away[member_id].append((as_utc(starts) or now, as_utc(ends) or now))
     run = dict.fromkeys(ids, 0)
@@ -209,10 +209,10 @@ def current_streaks(s: Session, group_id: int, member_ids: Iterable[int], now: d
             break
         window = posts[offset:offset + STREAK_WINDOW]
         answered: dict[int, set[int]] = defaultdict(set)
-        for member_id, post_id in conn.execute(
-            select(ReplyRow.member_id, ReplyRow.post_id).where(
-                col(ReplyRow.post_id).in_([p[0] for p in window]), col(ReplyRow.member_id).in_(sorted(running)),
-                ReplyRow.is_answer == True, ReplyRow.late == False, ReplyRow.deleted == False)  # noqa: E712
+        for member_id, post_id in s.execute(
+            select(_replies.member_id, _replies.post_id).where(
+                _replies.post_id.in_([p[0] for p in window]), _replies.member_id.in_(sorted(running)),
+                _replies.is_answer == True, _replies.late == False, _replies.deleted == False)  # noqa: E712
         ):
             answered[member_id].add(post_id)
         for member_id in list(running):
@@ -227,8 +227,8 @@ def current_streaks(s: Session, group_id: int, member_ids: Iterable[int], now: d
                 else:
                     running.discard(member_id)
                     break
-    names = dict(conn.execute(select(MemberRow.id, MemberRow.user_id).where(
-        col(MemberRow.id).in_([m for m in ids if run[m] > 0]))).all())
+    names = dict(s.execute(select(_members.id, _members.user_id).where(
+        _members.id.in_([m for m in ids if run[m] > 0]))).all())
     out = [(names[m], n) for m, n in run.items() if n > 0 and m in names]
     out.sort(key=lambda x: (-x[1], x[0]))
     return out
@@ -237,25 +237,25 @@ def current_streaks(s: Session, group_id: int, member_ids: Iterable[int], now: d
 # ------------------------------------------------------------ coverage and bests
 
 
-def _coverage_by_topic(s: Session, group_id: int, start: datetime, end: datetime) -> dict[Topic, float]:
-    rows = s.exec(
-        select(AnswerResultRow.topic, func.avg(AnswerResultRow.coverage))
-        .join(PostRow, PostRow.id == AnswerResultRow.post_id)  # type: ignore[arg-type]
-        .where(AnswerResultRow.group_id == group_id, AnswerResultRow.late == False,  # noqa: E712
-               col(PostRow.scheduled_for) >= start, col(PostRow.scheduled_for) < end)
-        .group_by(AnswerResultRow.topic)
+def _coverage_by_topic(s: Unit, group_id: int, start: datetime, end: datetime) -> dict[Topic, float]:
+    rows = s.execute(
+        select(_results.topic, func.avg(_results.coverage))
+        .join(schema.posts, _posts.id == _results.post_id)
+        .where(_results.group_id == group_id, _results.late == False,  # noqa: E712
+               _posts.scheduled_for >= start, _posts.scheduled_for < end)
+        .group_by(_results.topic)
     ).all()
     return {Topic(t): float(a) for t, a in rows}
 
 
-def _most_missed(s: Session, bank: Bank, group_id: int, start: datetime, end: datetime,
+def _most_missed(s: Unit, bank: Bank, group_id: int, start: datetime, end: datetime,
                  limit: int = 3) -> tuple[Missed, ...]:
     """The key points the team's on-time answers missed most often this week."""
-    results = s.exec(
-        select(AnswerResultRow.question_id, AnswerResultRow.covered)
-        .join(PostRow, PostRow.id == AnswerResultRow.post_id)  # type: ignore[arg-type]
-        .where(AnswerResultRow.group_id == group_id, AnswerResultRow.late == False,  # noqa: E712
-               col(PostRow.scheduled_for) >= start, col(PostRow.scheduled_for) < end)
+    results = s.execute(
+        select(_results.question_id, _results.covered)
+        .join(schema.posts, _posts.id == _results.post_id)
+        .where(_results.group_id == group_id, _results.late == False,  # noqa: E712
+               _posts.scheduled_for >= start, _posts.scheduled_for < end)
     ).all()
     missed: Counter[tuple[str, int]] = Counter()
     answers: Counter[str] = Counter()
@@ -275,39 +275,38 @@ def _most_missed(s: Session, bank: Bank, group_id: int, start: datetime, end: da
     return tuple(out)
 
 
-def _week_bucket(s: Session, at: Any, start: datetime) -> Any:
+def _week_bucket(s: Unit, at: Any, start: datetime) -> Any:
     """SQL: whole weeks from `start` to `at`, rounded down (0 = the digest's week, -1 the one before...)."""
-    if s.get_bind().dialect.name == "sqlite":  # stored as UTC text; julianday() reads it
+    if s.dialect.name == "sqlite":  # stored as UTC text; julianday() reads it
         start_jd = start.timestamp() / 86400 + 2440587.5
         return cast((func.julianday(at) - start_jd) / 7 + BUCKET_BIAS, Integer) - BUCKET_BIAS
     return func.floor((extract("epoch", at) - start.timestamp()) / (7 * 86400))
 
 
-def _personal_bests(s: Session, group_id: int, start: datetime, end: datetime) -> tuple[tuple[str, str], ...]:
+def _personal_bests(s: Unit, group_id: int, start: datetime, end: datetime) -> tuple[tuple[str, str], ...]:
     """Members who beat their own record this week: best week of points, or best coverage.
 
     Summed and maximised in SQL, so the rows read are one per member and week, not one per ledger entry.
     """
-    conn = s.connection()
-    bucket = _week_bucket(s, LedgerRow.at, start).label("week")
+    bucket = _week_bucket(s, _ledger.at, start).label("week")
     week_points: dict[int, dict[int, int]] = defaultdict(dict)
-    for member_id, week, points in conn.execute(
-        select(LedgerRow.member_id, bucket, func.sum(LedgerRow.points))
-        .where(LedgerRow.group_id == group_id, col(LedgerRow.at) < end)
-        .group_by(LedgerRow.member_id, bucket)
+    for member_id, week, points in s.execute(
+        select(_ledger.member_id, bucket, func.sum(_ledger.points))
+        .where(_ledger.group_id == group_id, _ledger.at < end)
+        .group_by(_ledger.member_id, bucket)
     ):
         week_points[member_id][int(week)] = int(points or 0)
 
     def best_coverage(*when: Any) -> dict[int, float]:
-        return {m: float(c) for m, c in conn.execute(
-            select(AnswerResultRow.member_id, func.max(AnswerResultRow.coverage))
-            .where(AnswerResultRow.group_id == group_id, AnswerResultRow.late == False, *when)  # noqa: E712
-            .group_by(AnswerResultRow.member_id))}
+        return {m: float(c) for m, c in s.execute(
+            select(_results.member_id, func.max(_results.coverage))
+            .where(_results.group_id == group_id, _results.late == False, *when)  # noqa: E712
+            .group_by(_results.member_id))}
 
-    best_cov_now = best_coverage(col(AnswerResultRow.at) >= start, col(AnswerResultRow.at) < end)
-    best_cov_before = best_coverage(col(AnswerResultRow.at) < start)
-    names = dict(conn.execute(select(MemberRow.id, MemberRow.user_id).where(
-        col(MemberRow.id).in_(set(week_points) | set(best_cov_now)))).all())
+    best_cov_now = best_coverage(_results.at >= start, _results.at < end)
+    best_cov_before = best_coverage(_results.at < start)
+    names = dict(s.execute(select(_members.id, _members.user_id).where(
+        _members.id.in_(set(week_points) | set(best_cov_now)))).all())
     bests: list[tuple[str, str]] = []
     for member_id, weeks in week_points.items():
         this_week = weeks.get(0, 0)

@@ -25,7 +25,7 @@ from bot.domain import ChannelRef
 from bot.store.schema import groups as _G
 from bot.store.schema import ledger as _L
 from bot.store.schema import members as _M
-from bot.store.unit import Sql, Unit, sql_of
+from bot.store.unit import Unit
 
 WINDOWS = ("week", "month", "all")
 
@@ -145,16 +145,16 @@ def _totals_statement(since: bool, until: bool):  # type: ignore[no-untyped-def]
 _TOTALS = {(a, b): _totals_statement(a, b) for a in (False, True) for b in (False, True)}
 
 
-def head(s: Unit | Sql, ref: ChannelRef) -> tuple[int, str, int] | None:
+def head(s: Unit, ref: ChannelRef) -> tuple[int, str, int] | None:
     """(group id, time zone, ledger version) of a channel, or None if the bot never saw it."""
-    row = sql_of(s).execute(
+    row = s.execute(
         _HEAD, {"platform": ref.platform, "workspace": ref.workspace, "channel": ref.channel}
     ).first()
     return None if row is None else (row[0], row[1], row[2] or 0)
 
 
 def totals(
-    s: Unit | Sql, group_id: int, since: datetime | None = None, until: datetime | None = None
+    s: Unit, group_id: int, since: datetime | None = None, until: datetime | None = None
 ) -> list[tuple[str, int]]:
     """(user id, points) of every member with points in [since, until) in one group."""
     params: dict[str, object] = {"group_id": group_id}
@@ -163,18 +163,18 @@ def totals(
     if until is not None:
         params["until"] = _utc(until)
     return [(uid, int(pts)) for uid, pts in
-            sql_of(s).execute(_TOTALS[(since is not None, until is not None)], params)]
+            s.execute(_TOTALS[(since is not None, until is not None)], params)]
 
 
 def ranked(
-    s: Unit | Sql, group_id: int, since: datetime | None = None, until: datetime | None = None
+    s: Unit, group_id: int, since: datetime | None = None, until: datetime | None = None
 ) -> tuple[Standing, ...]:
     """A group's standings in [since, until): what the digest's "top this week" shows."""
     return rank(totals(s, group_id, since, until))
 
 
 def board(
-    s: Unit | Sql, ref: ChannelRef, window: str, now: datetime, cache: BoardCache | None = None
+    s: Unit, ref: ChannelRef, window: str, now: datetime, cache: BoardCache | None = None
 ) -> Board | None:
     """A channel's ranked board for a window; one small query when the cache is current."""
     found = head(s, ref)

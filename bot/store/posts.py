@@ -22,7 +22,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, func, or_, select, update
-from sqlmodel import Session
 
 from bot.content import Bank
 from bot.domain import ChannelRef, Question, Topic
@@ -30,18 +29,11 @@ from bot.grading.verdict import Grading
 from bot.selection import ALL, USED_STATUSES, choose_question, rotation_topic, unused_left
 from bot.store import claims
 from bot.store.conflicts import insert_new, inserted
-from bot.store.models import (
-    AnswerResultRow,
-    GroupRow,
-    MemberRow,
-    PostRow,
-    ReplyRow,
-    SubscriptionRow,
-    VoteRow,
-)
+from bot.store.records import Post, Subscription, record, records
 from bot.store.schema import answer_results as results
-from bot.store.schema import groups, ledger, posts, skip_dates
+from bot.store.schema import groups, ledger, members, posts, replies, skip_dates, votes
 from bot.store.schema import subscriptions as subs
+from bot.store.unit import Unit
 
 POSTING = claims.ClaimColumns(posts)  # held since claimed_at while status == "claimed"
 REVEALING = claims.ClaimColumns(posts, held_since="reveal_claimed_at")  # while "revealing"
@@ -91,7 +83,7 @@ def _channel(row: Any) -> ChannelRef:
 class DueSubscription:
     """An active subscription with what deciding its due slots needs."""
 
-    sub: SubscriptionRow
+    sub: Subscription
     holidays: frozenset[date]
     taken: frozenset[date]  # local dates that already have a post row (posted, skipped, ...)
 
@@ -116,7 +108,7 @@ def _due_statements(some: bool) -> tuple[Any, Any, Any]:
         active.append(subs.c.id.in_(bindparam("sids", expanding=True)))
         taken.append(posts.c.subscription_id.in_(bindparam("sids", expanding=True)))
         holidays.append(skip_dates.c.subscription_id.in_(bindparam("sids", expanding=True)))
-    return (select(SubscriptionRow).where(*active),
+    return (select(subs).where(*active),
             select(posts.c.subscription_id, posts.c.local_date).where(*taken),
             select(skip_dates.c.subscription_id, skip_dates.c.local_date).where(*holidays))
 
@@ -127,7 +119,7 @@ IDS_PER_QUERY = 500
 
 
 def due_subscriptions(
-    s: Session, since_day: date, subscription_ids: Collection[int] | None = None,
+    s: Unit, since_day: date, subscription_ids: Collection[int] | None = None,
 ) -> list[DueSubscription]:
     """Active, unpaused subscriptions (all, or those of `subscription_ids`), with their holidays
     and taken dates from `since_day`."""
@@ -138,33 +130,32 @@ def due_subscriptions(
             for due in _due_of(s, {"since": since_day, "sids": ids[start:start + IDS_PER_QUERY]}, _DUE[True])]
 
 
-def _due_of(s: Session, params: dict[str, Any], statements: tuple[Any, Any, Any]) -> list[DueSubscription]:
+def _due_of(s: Unit, params: dict[str, Any], statements: tuple[Any, Any, Any]) -> list[DueSubscription]:
     query, taken_q, skip_q = statements
-    rows = list(s.scalars(query, params))
+    rows = records(Subscription, s.execute(query, params))
     if not rows:
         return []
-    conn = s.connection()
     taken: dict[int, set[date]] = {}
-    for sid, day in conn.execute(taken_q, params):
+    for sid, day in s.execute(taken_q, params):
         taken.setdefault(sid, set()).add(day)
     holidays: dict[int, set[date]] = {}
-    for sid, day in conn.execute(skip_q, params):
+    for sid, day in s.execute(skip_q, params):
         holidays.setdefault(sid, set()).add(day)
     return [
-        DueSubscription(r, frozenset(holidays.get(r.id or 0, ())), frozenset(taken.get(r.id or 0, ())))
+        DueSubscription(r, frozenset(holidays.get(r.id, ())), frozenset(taken.get(r.id, ())))
         for r in rows
     ]
 
 
 def plan_due(
-    s: Session, since_day: date, plan: Callable[[DueSubscription], list[Slot]],
+    s: Unit, since_day: date, plan: Callable[[DueSubscription], list[Slot]],
     subscription_ids: Collection[int] | None = None,
 ) -> list[Slot]:
     """The slots `plan` (the use case's rule) finds due, over one read of what is due."""
     return [slot for due in due_subscriptions(s, since_day, subscription_ids) for slot in plan(due)]
 
 
-def record_skips(s: Session, slots: Iterable[Slot], now: datetime) -> list[Slot]:
+def record_skips(s: Unit, slots: Iterable[Slot], now: datetime) -> list[Slot]:
     """Record missed (or holiday) slots as skipped posts; returns those not recorded before."""
     recorded: list[Slot] = []
     for slot in slots:
@@ -185,7 +176,7 @@ def record_skips(s: Session, slots: Iterable[Slot], now: datetime) -> list[Slot]
 class Claim:
     """The outcome of claiming one slot's post."""
 
-    post: PostRow
+    post: Post
     channel: ChannelRef | None
     question: Question | None = None
     created: bool = False  # False: the slot already had its post (someone else claimed it)
@@ -193,42 +184,44 @@ class Claim:
     left: int | None = None  # the topic's questions this group has not been asked yet, after this one
 
 
-def _post_on(s: Session, subscription_id: int, local_day: date) -> PostRow | None:
-    return s.scalars(select(PostRow).where(
-        PostRow.subscription_id == subscription_id, PostRow.local_date == local_day)).first()
+_POST_ON = select(posts).where(posts.c.subscription_id == bindparam("sid"), posts.c.local_date == bindparam("day"))
 
 
-def _made(s: Session, subscription_id: int) -> int:
-    return int(s.connection().execute(_MADE, {"sid": subscription_id}).scalar_one())
+def _post_on(s: Unit, subscription_id: int, local_day: date) -> Post | None:
+    row = s.execute(_POST_ON, {"sid": subscription_id, "day": local_day}).first()
+    return record(Post, row) if row else None
 
 
-def question_history(s: Session, group_id: int, topic: Topic) -> dict[str, int]:
+def _made(s: Unit, subscription_id: int) -> int:
+    return int(s.execute(_MADE, {"sid": subscription_id}).scalar_one())
+
+
+def question_history(s: Unit, group_id: int, topic: Topic) -> dict[str, int]:
     """Each question the group has used on `topic`, with the id of its latest post: one row per question."""
-    rows = s.connection().execute(_HISTORY, {"gid": group_id, "topic": topic.value})
+    rows = s.execute(_HISTORY, {"gid": group_id, "topic": topic.value})
     return {qid: int(last) for qid, last in rows}
 
 
-def question_coverage(s: Session, group_id: int, topic: Topic) -> dict[str, float]:
-    rows = s.connection().execute(_COVERAGE, {"gid": group_id, "topic": topic.value})
+def question_coverage(s: Unit, group_id: int, topic: Topic) -> dict[str, float]:
+    rows = s.execute(_COVERAGE, {"gid": group_id, "topic": topic.value})
     return {qid: float(avg) for qid, avg in rows}
 
 
-def next_question(s: Session, bank: Bank, group_id: int, topic: Topic) -> Question | None:
+def next_question(s: Unit, bank: Bank, group_id: int, topic: Topic) -> Question | None:
     """The question the group would get next on `topic` (see `bot.selection`)."""
     return choose_question(bank, group_id, topic, question_history(s, group_id, topic),
                            lambda: question_coverage(s, group_id, topic))
 
 
-def unused_count(s: Session, bank: Bank, group_id: int, topic: Topic) -> int:
+def unused_count(s: Unit, bank: Bank, group_id: int, topic: Topic) -> int:
     return unused_left(bank, topic, question_history(s, group_id, topic))
 
 
 def claim_post(
-    s: Session, bank: Bank, subscription_id: int, local_day: date, scheduled_for: datetime, now: datetime
+    s: Unit, bank: Bank, subscription_id: int, local_day: date, scheduled_for: datetime, now: datetime
 ) -> Claim:
     """Choose the slot's question and claim its post; whoever loses the claim gets the existing post."""
-    conn = s.connection()
-    sub = conn.execute(_SUB_AND_CHANNEL, {"sid": subscription_id}).first()
+    sub = s.execute(_SUB_AND_CHANNEL, {"sid": subscription_id}).first()
     if sub is None:
         raise LookupError(f"subscription {subscription_id} does not exist")
     channel = _channel(sub)
@@ -244,9 +237,9 @@ def claim_post(
         if existing is not None:
             return Claim(existing, channel)
         return Claim(
-            PostRow(subscription_id=subscription_id, group_id=sub.group_id, topic=sub.topic,
-                    local_date=local_day, scheduled_for=scheduled_for, deadline=scheduled_for,
-                    claimed_at=now),
+            Post(subscription_id=subscription_id, group_id=sub.group_id, topic=sub.topic,
+                 local_date=local_day, scheduled_for=scheduled_for, deadline=scheduled_for,
+                 claimed_at=now, status="claimed", blind=False, attempts=0),
             channel, error=f"no questions loaded for topic {sub.topic}",
         )
     values = dict(
@@ -255,16 +248,16 @@ def claim_post(
         deadline=max(scheduled_for, now) + timedelta(minutes=sub.window_minutes), status="claimed",
         claimed_at=now, blind=bool(sub.blind), attempts=0,
     )
-    new_id = conn.execute(insert_new(s, posts, returning=posts.c.id), values).scalar()
+    new_id = s.execute(insert_new(s, posts, returning=posts.c.id), values).scalar()
     if new_id is None:
         existing = _post_on(s, subscription_id, local_day)
         assert existing is not None
         return Claim(existing, channel)
     left = unused_left(bank, question.topic, [*history, question.id])
-    return Claim(PostRow(id=new_id, **values), channel, question, created=True, left=left)
+    return Claim(Post(id=new_id, **values), channel, question, created=True, left=left)
 
 
-def claim_posts(s: Session, bank: Bank, slots: Iterable[Slot], now: datetime) -> list[Claim]:
+def claim_posts(s: Unit, bank: Bank, slots: Iterable[Slot], now: datetime) -> list[Claim]:
     """`claim_post` for each slot, in one unit of work; a subscription deleted meanwhile is an error claim."""
     out: list[Claim] = []
     for slot in slots:
@@ -272,9 +265,9 @@ def claim_posts(s: Session, bank: Bank, slots: Iterable[Slot], now: datetime) ->
             out.append(claim_post(s, bank, slot.subscription_id, slot.local_day, slot.scheduled_for, now))
         except LookupError as exc:  # raised before anything was written
             out.append(Claim(
-                PostRow(subscription_id=slot.subscription_id, group_id=slot.group_id, topic=slot.topic,
-                        local_date=slot.local_day, scheduled_for=slot.scheduled_for,
-                        deadline=slot.scheduled_for, claimed_at=now),
+                Post(subscription_id=slot.subscription_id, group_id=slot.group_id, topic=slot.topic,
+                     local_date=slot.local_day, scheduled_for=slot.scheduled_for,
+                     deadline=slot.scheduled_for, claimed_at=now, status="claimed", blind=False, attempts=0),
                 None, error=str(exc)))
     return out
 
@@ -289,7 +282,7 @@ class DueClaims:
 
 
 def claim_due(
-    s: Session, bank: Bank, since_day: date, plan: Callable[[DueSubscription], list[Slot]],
+    s: Unit, bank: Bank, since_day: date, plan: Callable[[DueSubscription], list[Slot]],
     subscription_ids: Collection[int] | None, now: datetime, first: int,
 ) -> DueClaims:
     """In one unit of work: the due slots (of these subscriptions, or all), skips recorded, and
@@ -300,36 +293,36 @@ def claim_due(
     return DueClaims(skipped, claim_posts(s, bank, to_post[:first], now), to_post[first:])
 
 
-def confirm_post(s: Session, post_id: int, message_id: str, thread_id: str | None, now: datetime) -> bool:
+def confirm_post(s: Unit, post_id: int, message_id: str, thread_id: str | None, now: datetime) -> bool:
     """The post is out: record where. (A claim skipped meanwhile was posted after all.)"""
-    return bool(s.connection().execute(
+    return bool(s.execute(
         _CONFIRM, {"pid": post_id, "mid": message_id, "tid": thread_id, "at": now}).rowcount)
 
 
-def skip_claim(s: Session, post_id: int, reason: str) -> bool:
+def skip_claim(s: Unit, post_id: int, reason: str) -> bool:
     """Give up a posting claim for good, with the reason recorded."""
-    return bool(s.connection().execute(
+    return bool(s.execute(
         update(posts).where(posts.c.id == post_id, posts.c.status == "claimed")
         .values(status="skipped", skip_reason=reason[:200])
     ).rowcount)
 
 
-def defer_post(s: Session, post_id: int, held_since: datetime | None, exc: BaseException,
+def defer_post(s: Unit, post_id: int, held_since: datetime | None, exc: BaseException,
                now: datetime) -> datetime | None:
     return claims.defer(s, POSTING, post_id, held_since, exc, now, status="claimed")
 
 
-def stale_post_claims(s: Session, now: datetime) -> list[PostRow]:
+def stale_post_claims(s: Unit, now: datetime) -> list[Post]:
     """Posting claims whose sender released them after an error, or died."""
-    return list(s.scalars(select(PostRow).where(
-        PostRow.status == "claimed", claims.retryable_where(POSTING, now))))
+    return records(Post, s.execute(select(posts).where(
+        posts.c.status == "claimed", claims.retryable_where(POSTING, now))))
 
 
-def renew_post(s: Session, post_id: int, now: datetime) -> ChannelRef | None:
+def renew_post(s: Unit, post_id: int, now: datetime) -> ChannelRef | None:
     """Take over a stale posting claim; the channel to send to, or None when someone else has it."""
     if not claims.renew(s, POSTING, post_id, now, posts.c.status == "claimed"):
         return None
-    row = s.connection().execute(
+    row = s.execute(
         select(groups.c.platform, groups.c.workspace, groups.c.channel)
         .join(posts, posts.c.group_id == groups.c.id).where(posts.c.id == post_id)).first()
     return _channel(row) if row else None
@@ -355,7 +348,7 @@ class Answer:
 class RevealWork:
     """A claimed reveal: the post, where it goes, its question (None: no longer loaded), the answers."""
 
-    post: PostRow
+    post: Post
     channel: ChannelRef
     question: Question | None
     answers: list[Answer]
@@ -373,20 +366,19 @@ class Scored:
     ledger: tuple[tuple[str, int], ...]  # (reason, points), zero points left out
 
 
-def due_reveals(s: Session, now: datetime, post_id: int | None = None) -> list[int]:
+def due_reveals(s: Unit, now: datetime, post_id: int | None = None) -> list[int]:
     """Posts past their deadline, then reveals left unfinished whose claim may be taken over."""
     only = [posts.c.id == post_id] if post_id is not None else []
-    conn = s.connection()
-    due = conn.execute(select(posts.c.id).where(
+    due = s.execute(select(posts.c.id).where(
         posts.c.status == "posted", posts.c.deadline <= now, *only)).scalars().all()
-    stale = conn.execute(select(posts.c.id).where(
+    stale = s.execute(select(posts.c.id).where(
         posts.c.status == "revealing", claims.retryable_where(REVEALING, now), *only)).scalars().all()
     return [*due, *stale]
 
 
-def claim_reveal(s: Session, bank: Bank, post_id: int, now: datetime) -> RevealWork | None:
+def claim_reveal(s: Unit, bank: Bank, post_id: int, now: datetime) -> RevealWork | None:
     """Claim one post's reveal (None: another caller has it, or it is done) and gather its answers."""
-    claimed = s.connection().execute(
+    claimed = s.execute(
         update(posts)
         .where(posts.c.id == post_id,
                or_(posts.c.status == "posted",
@@ -395,31 +387,31 @@ def claim_reveal(s: Session, bank: Bank, post_id: int, now: datetime) -> RevealW
     ).rowcount
     if claimed != 1:
         return None
-    post = s.get(PostRow, post_id)
-    assert post is not None
-    group = s.get(GroupRow, post.group_id)
-    assert group is not None
+    post = record(Post, s.execute(select(posts).where(posts.c.id == post_id)).one())
+    group = s.execute(select(groups.c.platform, groups.c.workspace, groups.c.channel)
+                         .where(groups.c.id == post.group_id)).one()
     question = bank.questions.get(post.question_id or "")
     answers = _gather(s, post) if question else []
     return RevealWork(post, ChannelRef(group.platform, group.workspace, group.channel), question, answers)
 
 
-def _gather(s: Session, post: PostRow) -> list[Answer]:
+def _gather(s: Unit, post: Post) -> list[Answer]:
     """Each member's answer as it stands at the reveal, and any grading already stored."""
-    replies = list(s.scalars(
-        select(ReplyRow)
-        .where(ReplyRow.post_id == post.id, ReplyRow.deleted == False)  # noqa: E712
-        .order_by(ReplyRow.at, ReplyRow.id)
-    ))
-    by_member: dict[int, list[ReplyRow]] = {}
-    for r in replies:
+    live = s.execute(
+        select(replies.c.member_id, replies.c.message_id, replies.c.text, replies.c.is_answer,
+               replies.c.late, replies.c.private)
+        .where(replies.c.post_id == post.id, replies.c.deleted == False)  # noqa: E712
+        .order_by(replies.c.at, replies.c.id)
+    ).all()
+    by_member: dict[int, list[Any]] = {}
+    for r in live:
         if r.is_answer:
             by_member.setdefault(r.member_id, []).append(r)
-    votes = _votes(s, post, replies)
-    stored = {row.member_id: row for row in s.scalars(
-        select(AnswerResultRow).where(AnswerResultRow.post_id == post.id))}
-    users = dict(s.connection().execute(
-        select(MemberRow.id, MemberRow.user_id).where(MemberRow.id.in_(list(by_member)))  # type: ignore[union-attr]
+    vote_counts = _votes(s, post, live)
+    stored = {row.member_id: row for row in s.execute(
+        select(results.c.member_id, results.c.grading, results.c.covered).where(results.c.post_id == post.id))}
+    users = dict(s.execute(
+        select(members.c.id, members.c.user_id).where(members.c.id.in_(list(by_member)))
     ).all()) if by_member else {}
     answers: list[Answer] = []
     for member_id, parts in by_member.items():
@@ -428,29 +420,30 @@ def _gather(s: Session, post: PostRow) -> list[Answer]:
         answers.append(Answer(
             member_id=member_id, user_id=users[member_id],
             text="\n".join(p.text for p in (on_time or parts)), late=not on_time,
-            private=any(p.private for p in parts), votes=votes.get(member_id, 0),
+            private=any(p.private for p in parts), votes=vote_counts.get(member_id, 0),
             stored=_stored_grading(existing) if existing else None,
         ))
     return answers
 
 
-def _votes(s: Session, post: PostRow, live_replies: list[ReplyRow]) -> dict[int, int]:
+def _votes(s: Unit, post: Post, live_replies: list[Any]) -> dict[int, int]:
     """Distinct voters per answer author, counting only votes on live answer replies."""
     answer_ids = {r.message_id for r in live_replies if r.is_answer}
     voters: dict[int, set[int]] = {}
-    for v in s.scalars(select(VoteRow).where(VoteRow.post_id == post.id)):
+    for v in s.execute(select(votes.c.message_id, votes.c.voter_id, votes.c.target_id)
+                               .where(votes.c.post_id == post.id)):
         if v.message_id in answer_ids and v.voter_id != v.target_id:
             voters.setdefault(v.target_id, set()).add(v.voter_id)
     return {member: len(vs) for member, vs in voters.items()}
 
 
-def _stored_grading(row: AnswerResultRow) -> Grading:
+def _stored_grading(row: Any) -> Grading:
     if row.grading:
         return Grading.from_json(row.grading)
     return Grading.from_flags(tuple(flag == "1" for flag in row.covered.split(",") if flag))
 
 
-def record_results(s: Session, post: PostRow, question: Question, scored: Iterable[Scored],
+def record_results(s: Unit, post: Post, question: Question, scored: Iterable[Scored],
                    now: datetime) -> None:
     """Write each newly scored answer's result and its ledger lines, once (repeats are refused)."""
     result_rows: list[dict[str, Any]] = []
@@ -467,18 +460,17 @@ def record_results(s: Session, post: PostRow, question: Question, scored: Iterab
                  ref=f"post:{post.id}")
             for reason, points in r.ledger
         )
-    conn = s.connection()
     if result_rows:
-        conn.execute(insert_new(s, results), result_rows)
+        s.execute(insert_new(s, results), result_rows)
     if ledger_rows:
-        conn.execute(insert_new(s, ledger), ledger_rows)
+        s.execute(insert_new(s, ledger), ledger_rows)
 
 
-def finish_reveal(s: Session, post_id: int, now: datetime) -> None:
-    s.connection().execute(
+def finish_reveal(s: Unit, post_id: int, now: datetime) -> None:
+    s.execute(
         update(posts).where(posts.c.id == post_id).values(status="revealed", revealed_at=now))
 
 
-def defer_reveal(s: Session, post_id: int, held_since: datetime | None, exc: BaseException,
+def defer_reveal(s: Unit, post_id: int, held_since: datetime | None, exc: BaseException,
                  now: datetime) -> datetime | None:
     return claims.defer(s, REVEALING, post_id, held_since, exc, now, status="revealing")

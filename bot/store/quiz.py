@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select, update
-from sqlmodel import Session
 
 from bot.domain import ChannelRef
 from bot.store.answers import member_id
@@ -25,6 +24,7 @@ from bot.store.schema import groups, ledger, members
 from bot.store.schema import quiz_attempts as attempts
 from bot.store.schema import quiz_reviews as reviews
 from bot.store.schema import quiz_sessions as sessions
+from bot.store.unit import Unit
 
 
 @dataclass(frozen=True)
@@ -60,28 +60,26 @@ class Graded:
     summary: tuple[tuple[str, bool], ...] = ()  # (topic, correct) of a finished readiness check
 
 
-def group_id(s: Session, ref: ChannelRef, now: datetime) -> int:
+def group_id(s: Unit, ref: ChannelRef, now: datetime) -> int:
     """The channel's group id, created on first sight."""
     where = (groups.c.platform == ref.platform, groups.c.workspace == ref.workspace, groups.c.channel == ref.channel)
-    conn = s.connection()
-    found = conn.execute(select(groups.c.id).where(*where)).scalar()
+    found = s.execute(select(groups.c.id).where(*where)).scalar()
     if found is None:
         inserted(s, groups, {"platform": ref.platform, "workspace": ref.workspace,
                                             "channel": ref.channel, "timezone": "UTC", "created_at": now})
-        found = conn.execute(select(groups.c.id).where(*where)).scalar_one()
+        found = s.execute(select(groups.c.id).where(*where)).scalar_one()
     return int(found)
 
 
-def history(s: Session, member: int, now: datetime) -> History:
-    conn = s.connection()
-    due = tuple(conn.execute(
+def history(s: Unit, member: int, now: datetime) -> History:
+    due = tuple(s.execute(
         select(reviews.c.item_id)
         .where(reviews.c.member_id == member, reviews.c.done.is_(False), reviews.c.due_at <= now)
         .order_by(reviews.c.due_at)
     ).scalars())
     last_seen: dict[str, datetime] = {}
     tally: dict[str, tuple[int, int]] = {}
-    for item_id, topic, correct, at in conn.execute(
+    for item_id, topic, correct, at in s.execute(
         select(attempts.c.item_id, attempts.c.topic, attempts.c.correct, attempts.c.at)
         .where(attempts.c.member_id == member).order_by(attempts.c.at)
     ):
@@ -92,7 +90,7 @@ def history(s: Session, member: int, now: datetime) -> History:
 
 
 def start(
-    s: Session, ref: ChannelRef, user_id: str, name: str, now: datetime,
+    s: Unit, ref: ChannelRef, user_id: str, name: str, now: datetime,
     choose: Callable[[History], tuple[str, Sequence[str]]],
 ) -> Started:
     """Open a quiz session with the items `choose` picks from the member's history (mode, item ids).
@@ -103,21 +101,20 @@ def start(
     member = member_id(s, ref, user_id, name)
     seen = history(s, member, now)
     mode, item_ids = choose(seen)
-    session_id = s.connection().execute(insert(sessions).values(
+    session_id = s.execute(insert(sessions).values(
         group_id=gid, member_id=member, mode=mode, item_ids=",".join(item_ids), position=0, created_at=now,
     )).inserted_primary_key[0]
     return Started(int(session_id), mode, tuple(item_ids), seen)
 
 
 def grade(
-    s: Session, ref: ChannelRef, user_id: str, session_id: int, item_id: str, topic: str, choice: int,
+    s: Unit, ref: ChannelRef, user_id: str, session_id: int, item_id: str, topic: str, choice: int,
     correct: bool, first_points: int, intervals: Sequence[timedelta], now: datetime,
 ) -> Graded:
     """Record one answer to one quiz item, once; `first_points` go to a first attempt that is right."""
-    conn = s.connection()
-    row = conn.execute(select(sessions.c.group_id, sessions.c.member_id, sessions.c.mode, sessions.c.item_ids)
+    row = s.execute(select(sessions.c.group_id, sessions.c.member_id, sessions.c.mode, sessions.c.item_ids)
                        .where(sessions.c.id == session_id)).first()
-    member = conn.execute(select(members.c.id).where(
+    member = s.execute(select(members.c.id).where(
         members.c.platform == ref.platform, members.c.workspace == ref.workspace, members.c.user_id == user_id,
     )).scalar()
     if row is None or member is None or row.member_id != member:
@@ -125,11 +122,11 @@ def grade(
     item_ids = tuple(row.item_ids.split(","))
     if item_id not in item_ids:
         return Graded("not_in_quiz")
-    already = conn.execute(select(attempts.c.choice, attempts.c.correct, attempts.c.first_attempt).where(
+    already = s.execute(select(attempts.c.choice, attempts.c.correct, attempts.c.first_attempt).where(
         attempts.c.session_id == session_id, attempts.c.item_id == item_id)).first()
     if already:
         return Graded("already", already.choice, bool(already.correct), bool(already.first_attempt))
-    first = conn.execute(select(attempts.c.id).where(
+    first = s.execute(select(attempts.c.id).where(
         attempts.c.member_id == member, attempts.c.item_id == item_id).limit(1)).first() is None
     points = first_points if (first and correct) else 0
     if not inserted(s, attempts, {
@@ -143,32 +140,31 @@ def grade(
     _schedule_review(s, member, item_id, correct, intervals, now)
     position = item_ids.index(item_id)
     finished = row.mode != "readiness" or position + 1 >= len(item_ids)
-    conn.execute(update(sessions).where(sessions.c.id == session_id).values(
+    s.execute(update(sessions).where(sessions.c.id == session_id).values(
         position=position + 1, **({"finished_at": now} if finished else {})))
     summary: tuple[tuple[str, bool], ...] = ()
     if finished and row.mode == "readiness":
-        summary = tuple((t, bool(ok)) for t, ok in conn.execute(
+        summary = tuple((t, bool(ok)) for t, ok in s.execute(
             select(attempts.c.topic, attempts.c.correct).where(attempts.c.session_id == session_id)
             .order_by(attempts.c.id)))
     return Graded("recorded", choice, correct, first, points, position, item_ids, finished, summary)
 
 
 def _schedule_review(
-    s: Session, member: int, item_id: str, correct: bool, intervals: Sequence[timedelta], now: datetime
+    s: Unit, member: int, item_id: str, correct: bool, intervals: Sequence[timedelta], now: datetime
 ) -> None:
     """Wrong answers come back after each interval in turn, until answered right."""
-    conn = s.connection()
     where = (reviews.c.member_id == member, reviews.c.item_id == item_id)
-    review = conn.execute(select(reviews.c.id, reviews.c.stage, reviews.c.done).where(*where)).first()
+    review = s.execute(select(reviews.c.id, reviews.c.stage, reviews.c.done).where(*where)).first()
     if correct:
         if review is not None and not review.done:
-            conn.execute(update(reviews).where(reviews.c.id == review.id).values(done=True))
+            s.execute(update(reviews).where(reviews.c.id == review.id).values(done=True))
         return
     if review is None:
-        conn.execute(insert(reviews).values(member_id=member, item_id=item_id, stage=0, done=False,
+        s.execute(insert(reviews).values(member_id=member, item_id=item_id, stage=0, done=False,
                                             due_at=now + intervals[0]))
         return
     stage = 0 if review.done else min(review.stage + 1, len(intervals) - 1)
-    conn.execute(update(reviews).where(reviews.c.id == review.id).values(
+    s.execute(update(reviews).where(reviews.c.id == review.id).values(
         stage=stage, done=False, due_at=now + intervals[stage]))
 

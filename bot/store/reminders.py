@@ -2,8 +2,8 @@
 
 The scheduler reads when each reminder falls due itself (`bot.store.timetable`).
 
-A reminder is claimed by inserting its `ReminderRow` (one per post, the primary
-key decides) before it is sent. It is deliberately fire-once: a reminder that
+A reminder is claimed by inserting its row in `reminders` (one per post, the
+primary key decides) before it is sent. It is deliberately fire-once: a reminder that
 cannot be sent is dropped, not retried, because a late "1 hour left" is wrong
 and the table has no retry columns. Posts, reveals and digests, which must
 arrive, use the lease/backoff protocol of `bot.store.claims`.
@@ -13,15 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlalchemy import bindparam, select
 
 from bot.domain import ChannelRef
+from bot.store import conflicts, schema
 from bot.store.db import as_utc
-from bot.store.models import GroupOptionRow, ReminderRow
-from bot.store.models import GroupRow, PostRow
-from bot.store.repo import Store
+from bot.store.unit import Unit
 
 
 @dataclass(frozen=True)
@@ -32,34 +31,43 @@ class DueReminder:
     deadline: datetime
 
 
-def due(s: Session, now: datetime, post_id: int | None = None) -> list[DueReminder]:
-    """Open posts whose channel wants a reminder that falls due at or before `now` and is not claimed yet."""
+def _due(one_post: bool) -> Any:
+    """Open posts of channels that want a reminder, not claimed yet, deadline after `now`
+    (of the post bound as `post_id` when `one_post`)."""
+    posts, options, groups, claimed = schema.posts, schema.group_options, schema.groups, schema.reminders
     query = (
-        select(PostRow.id, PostRow.thread_id, PostRow.deadline, GroupOptionRow.reminder_minutes, GroupRow)
-        .join(GroupOptionRow, GroupOptionRow.group_id == PostRow.group_id)  # type: ignore[arg-type]
-        .join(GroupRow, GroupRow.id == PostRow.group_id)  # type: ignore[arg-type]
-        .outerjoin(ReminderRow, ReminderRow.post_id == PostRow.id)  # type: ignore[arg-type]
-        .where(PostRow.status == "posted", col(GroupOptionRow.reminder_minutes).is_not(None),
-               col(PostRow.deadline) > now, col(ReminderRow.post_id).is_(None))
-        .order_by(col(PostRow.id))
+        select(posts.c.id, posts.c.thread_id, posts.c.deadline, options.c.reminder_minutes,
+               groups.c.platform, groups.c.workspace, groups.c.channel)
+        .join(options, options.c.group_id == posts.c.group_id)
+        .join(groups, groups.c.id == posts.c.group_id)
+        .outerjoin(claimed, claimed.c.post_id == posts.c.id)
+        .where(posts.c.status == "posted", options.c.reminder_minutes.is_not(None),
+               posts.c.deadline > bindparam("now"), claimed.c.post_id.is_(None))
+        .order_by(posts.c.id)
     )
-    if post_id is not None:
-        query = query.where(PostRow.id == post_id)
+    return query.where(posts.c.id == bindparam("post_id")) if one_post else query
+
+
+# Built once: the scheduler asks at every reminder slot and after every post.
+_DUE_ALL = _due(one_post=False)
+_DUE_ONE = _due(one_post=True)
+
+
+def due(s: Unit, now: datetime, post_id: int | None = None) -> list[DueReminder]:
+    """Open posts whose channel wants a reminder that falls due at or before `now` and is not claimed yet."""
+    if post_id is None:
+        rows = s.execute(_DUE_ALL, {"now": now})
+    else:
+        rows = s.execute(_DUE_ONE, {"now": now, "post_id": post_id})
     out: list[DueReminder] = []
-    for pid, thread_id, deadline, minutes, group in s.exec(query).all():
+    for pid, thread_id, deadline, minutes, platform, workspace, channel in rows.all():
         deadline = as_utc(deadline) or now
         if pid is None or deadline - timedelta(minutes=minutes or 0) > now:
             continue
-        out.append(DueReminder(pid, Store.channel_of(group), thread_id or "", deadline))
+        out.append(DueReminder(pid, ChannelRef(platform, workspace, channel), thread_id or "", deadline))
     return out
 
 
-def claim(s: Session, post_id: int, now: datetime) -> bool:
+def claim(s: Unit, post_id: int, now: datetime) -> bool:
     """Claim a post's one reminder; True for exactly one caller."""
-    try:
-        with s.begin_nested():
-            s.add(ReminderRow(post_id=post_id, at=now))
-    except IntegrityError:
-        return False
-    return True
-
+    return conflicts.inserted(s, schema.reminders, {"post_id": post_id, "at": now})

@@ -1,11 +1,11 @@
 """The Store: units of work, run off the event loop, plus the lookups every use case needs.
 
-Writes that must happen once rely on the tables' unique constraints; the
-helpers here turn an IntegrityError into "someone already did it" instead of
-letting check-then-insert races through.
+Writes that must happen once rely on the tables' unique constraints: the
+helpers here insert with ON CONFLICT DO NOTHING (`bot.store.conflicts`) and read
+the winner's row, instead of letting check-then-insert races through.
 
 Why worker threads and not SQLAlchemy's async engine: the store's functions
-stay plain synchronous SQLModel code (easy to read, test and reuse from the
+stay plain synchronous SQLAlchemy Core code (easy to read, test and reuse from the
 CLI), and aiosqlite would hop to a thread per statement where we hop once
 per unit (bot.store.workers, which also batches the hops under load). SQLite
 gets exactly one worker thread: its writers serialise anyway, and one thread
@@ -20,22 +20,34 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlalchemy import Engine, bindparam, select, update
 
 from bot.domain import ChannelRef
+from bot.store import conflicts
 from bot.store.db import make_engine, upgrade
-from bot.store.models import GroupRow, MemberRow
+from bot.store.records import Group, Member, record
+from bot.store.schema import groups, members
+from bot.store.unit import Unit
 from bot.store.workers import DatabaseThreads
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 POSTGRES_WORKERS = 4
+
+_GROUP = select(groups).where(groups.c.platform == bindparam("platform"),
+                              groups.c.workspace == bindparam("workspace"),
+                              groups.c.channel == bindparam("channel"))
+_MEMBER = select(members).where(members.c.platform == bindparam("platform"),
+                                members.c.workspace == bindparam("workspace"),
+                                members.c.user_id == bindparam("user_id"))
 
 
 class Store:
@@ -55,36 +67,29 @@ class Store:
         self._threads.close()
         self.engine.dispose()
 
-    async def run(self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run `work(session, ...)` as one unit of work on a database thread, never on the event loop.
+    async def run(self, work: Callable[Concatenate[Unit, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run `work(connection, ...)` as one unit of work on a database thread, never on the event loop.
 
-        The unit commits when `work` returns and rolls back when it raises; rows it
-        returns keep their loaded attributes (sessions don't expire on commit) but
-        must not be used to load more. Nothing in `work` may await.
+        The unit is one transaction: it commits when `work` returns and rolls back
+        when it raises. Nothing in `work` may await.
         """
         result: T = await self._threads.submit(functools.partial(self.unit, work, *args, **kwargs))
         return result
 
-    async def run_sql(self, work: Callable[Concatenate[Connection, P], T], *args: P.args,
-                      **kwargs: P.kwargs) -> T:
-        """`run` for a unit written in SQLAlchemy Core only: `work(connection, ...)` in one
-        transaction, without an ORM session (about 0.1 ms less per unit)."""
-        result: T = await self._threads.submit(functools.partial(self.sql_unit, work, *args, **kwargs))
-        return result
-
-    def sql_unit(self, work: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """`run_sql`'s synchronous twin."""
+    def unit(self, work: Callable[Concatenate[Unit, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """`run`'s synchronous twin, for the CLI and for code already on a database thread."""
         with self.engine.begin() as connection:
             return work(connection, *args, **kwargs)
 
-    def unit(self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """`run`'s synchronous twin, for the CLI and for code already on a database thread."""
-        with self.session() as session:
-            return work(session, *args, **kwargs)
-
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A unit of work: committed on success, rolled back on any exception."""
+        """An ORM session over the same database, for tests and scripts that read or seed rows as
+        `bot.store.models` objects: committed on success, rolled back on any exception.
+
+        The bot itself never opens one; the ORM is imported on first use only.
+        """
+        from sqlmodel import Session
+
         with Session(self.engine, expire_on_commit=False) as session:
             try:
                 yield session
@@ -95,63 +100,44 @@ class Store:
 
     # ------------------------------------------------------------------ groups
 
-    def find_group(self, session: Session, ref: ChannelRef) -> GroupRow | None:
-        return session.exec(
-            select(GroupRow).where(
-                GroupRow.platform == ref.platform,
-                GroupRow.workspace == ref.workspace,
-                GroupRow.channel == ref.channel,
-            )
-        ).first()
+    @staticmethod
+    def find_group(s: Unit, ref: ChannelRef) -> Group | None:
+        row = s.execute(_GROUP, {"platform": ref.platform, "workspace": ref.workspace,
+                                         "channel": ref.channel}).first()
+        return record(Group, row) if row else None
 
-    def group(self, session: Session, ref: ChannelRef, now: datetime) -> GroupRow:
-        found = self.find_group(session, ref)
+    def group(self, s: Unit, ref: ChannelRef, now: datetime) -> Group:
+        """The channel's group, created on first sight (a concurrent creator's row is reused)."""
+        found = self.find_group(s, ref)
         if found:
             return found
-        row = GroupRow(
-            platform=ref.platform, workspace=ref.workspace, channel=ref.channel, created_at=now
-        )
-        try:
-            with session.begin_nested():
-                session.add(row)
-        except IntegrityError:
-            found = self.find_group(session, ref)
-            assert found is not None
-            return found
-        return row
+        conflicts.inserted(s, groups, dict(platform=ref.platform, workspace=ref.workspace,
+                                           channel=ref.channel, timezone="UTC", created_at=now))
+        found = self.find_group(s, ref)
+        assert found is not None
+        return found
 
     @staticmethod
-    def channel_of(group: GroupRow) -> ChannelRef:
+    def channel_of(group: Group) -> ChannelRef:
         return ChannelRef(group.platform, group.workspace, group.channel)
 
     # ----------------------------------------------------------------- members
 
-    def find_member(
-        self, session: Session, platform: str, workspace: str, user_id: str
-    ) -> MemberRow | None:
-        return session.exec(
-            select(MemberRow).where(
-                MemberRow.platform == platform,
-                MemberRow.workspace == workspace,
-                MemberRow.user_id == user_id,
-            )
-        ).first()
+    @staticmethod
+    def find_member(s: Unit, platform: str, workspace: str, user_id: str) -> Member | None:
+        row = s.execute(_MEMBER, {"platform": platform, "workspace": workspace,
+                                          "user_id": user_id}).first()
+        return record(Member, row) if row else None
 
-    def member(self, session: Session, ref: ChannelRef, user_id: str, name: str = "") -> MemberRow:
-        found = self.find_member(session, ref.platform, ref.workspace, user_id)
-        if found:
-            if name and found.display_name != name:
-                found.display_name = name
-                session.add(found)
-            return found
-        row = MemberRow(
-            platform=ref.platform, workspace=ref.workspace, user_id=user_id, display_name=name
-        )
-        try:
-            with session.begin_nested():
-                session.add(row)
-        except IntegrityError:
-            found = self.find_member(session, ref.platform, ref.workspace, user_id)
+    def member(self, s: Unit, ref: ChannelRef, user_id: str, name: str = "") -> Member:
+        """The member, created on first sight; a new non-empty `name` replaces the stored one."""
+        found = self.find_member(s, ref.platform, ref.workspace, user_id)
+        if found is None:
+            conflicts.inserted(s, members, dict(platform=ref.platform, workspace=ref.workspace,
+                                                user_id=user_id, display_name=name))
+            found = self.find_member(s, ref.platform, ref.workspace, user_id)
             assert found is not None
-            return found
-        return row
+        if name and found.display_name != name:
+            s.execute(update(members).where(members.c.id == found.id).values(display_name=name))
+            found = replace(found, display_name=name)
+        return found

@@ -26,7 +26,7 @@ from bot.store.schema import members as _M
 from bot.store.schema import posts as _P
 from bot.store.schema import quiz_attempts as _Q
 from bot.store.schema import replies as _R
-from bot.store.unit import Sql, Unit, sql_of
+from bot.store.unit import Unit
 
 LIVE_POST = ("posted", "revealing", "revealed")
 
@@ -84,8 +84,8 @@ _GROUPS_OF_MEMBER = (
 )
 
 
-def member_id(s: Unit | Sql, platform: str, workspace: str, user_id: str) -> int | None:
-    return sql_of(s).execute(
+def member_id(s: Unit, platform: str, workspace: str, user_id: str) -> int | None:
+    return s.execute(
         _MEMBER_ID, {"platform": platform, "workspace": workspace, "user_id": user_id}).scalar()
 
 
@@ -112,13 +112,12 @@ def streak_run(posts: Iterable[tuple[int, bool, bool]], answered: set[int]) -> t
     return run, best
 
 
-def streaks(s: Unit | Sql, group_id: int, member: int, now: datetime) -> tuple[int, int]:
+def streaks(s: Unit, group_id: int, member: int, now: datetime) -> tuple[int, int]:
     """(current, best) streak of one member in one group: three indexed queries."""
-    conn = sql_of(s)
     params = {"group_id": group_id, "member_id": member, "now": now.astimezone(UTC)}
-    answered = set(conn.execute(_ANSWERED, params).scalars())
-    away = bool(conn.execute(_EVER_AWAY, params).scalar())
-    return streak_run(conn.execute(_TIMELINE[away], params).all(), answered)
+    answered = set(s.execute(_ANSWERED, params).scalars())
+    away = bool(s.execute(_EVER_AWAY, params).scalar())
+    return streak_run(s.execute(_TIMELINE[away], params).all(), answered)
 
 
 # -------------------------------------------------------------------- stats
@@ -138,7 +137,7 @@ class StatsFacts:
 
 
 def member_stats(
-    s: Unit | Sql, ref: ChannelRef, user_id: str, now: datetime, weeks: int,
+    s: Unit, ref: ChannelRef, user_id: str, now: datetime, weeks: int,
     cache: ledger.BoardCache | None = None,
 ) -> StatsFacts | None:
     """One member's figures in one channel (None: the channel or the member is unknown)."""
@@ -146,26 +145,25 @@ def member_stats(
     mid = member_id(s, ref.platform, ref.workspace, user_id)
     if board is None or mid is None:
         return None
-    conn = sql_of(s)
     gid = board.group_id
     zone = ZoneInfo(board.timezone)
     since = ledger.local_midnight(ledger.week_start(now, zone) - timedelta(weeks=weeks - 1), zone)
     params = {"group_id": gid, "member_id": mid}
     return StatsFacts(
-        results=[(t, int(n), float(avg)) for t, n, avg in conn.execute(_RESULTS_BY_TOPIC, params)],
-        quiz=[(t, int(n), int(ok or 0)) for t, n, ok in conn.execute(_QUIZ_BY_TOPIC, params)],
+        results=[(t, int(n), float(avg)) for t, n, avg in s.execute(_RESULTS_BY_TOPIC, params)],
+        quiz=[(t, int(n), int(ok or 0)) for t, n, ok in s.execute(_QUIZ_BY_TOPIC, params)],
         streak=streaks(s, gid, mid, now),
         board=board,
         timezone=board.timezone,
-        coverage=[(float(cov), as_utc(at) or now) for cov, at in conn.execute(
+        coverage=[(float(cov), as_utc(at) or now) for cov, at in s.execute(
             _COVERAGE_SINCE, {**params, "since": since.astimezone(UTC)})],
         coverage_since=since,
     )
 
 
-def groups_of_member(s: Unit | Sql, platform: str, workspace: str, user_id: str) -> list[ChannelRef]:
+def groups_of_member(s: Unit, platform: str, workspace: str, user_id: str) -> list[ChannelRef]:
     """Channels where a member has points (index: ledger (member_id, group_id))."""
     mid = member_id(s, platform, workspace, user_id)
     if mid is None:
         return []
-    return [ChannelRef(p, w, c) for p, w, c in sql_of(s).execute(_GROUPS_OF_MEMBER, {"member_id": mid})]
+    return [ChannelRef(p, w, c) for p, w, c in s.execute(_GROUPS_OF_MEMBER, {"member_id": mid})]

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam
-from sqlmodel import Session, col, select
+from sqlalchemy import bindparam, select
 
-from bot.store.models import GroupOptionRow, ReminderRow
-from bot.store.models import DigestRow, GroupRow, PostRow, SubscriptionRow
+from bot.store import schema
+from bot.store.unit import Unit
 
 OPEN = "posted"
 # Claimed work that is held or released for a retry (see bot.store.claims).
@@ -66,28 +65,28 @@ def _statements(scoped: bool) -> tuple[Any, ...]:
     def by(query: Any, column: Any) -> Any:
         return query.where(column == bindparam("group_id")) if scoped else query
 
-    live = (SubscriptionRow.active == True, col(SubscriptionRow.paused_reason).is_(None))  # noqa: E712
+    subs, posts, options, groups, digests = (schema.subscriptions, schema.posts, schema.group_options,
+                                             schema.groups, schema.digests)
+    live = (subs.c.active == True, subs.c.paused_reason.is_(None))  # noqa: E712
     return (
-        by(select(SubscriptionRow.id, SubscriptionRow.group_id, SubscriptionRow.post_time,
-                  SubscriptionRow.timezone, SubscriptionRow.days)
-           .where(*live).order_by(col(SubscriptionRow.id)), SubscriptionRow.group_id),
-        by(select(PostRow.id, PostRow.group_id, PostRow.deadline)
-           .where(PostRow.status == OPEN).order_by(col(PostRow.id)), PostRow.group_id),
-        by(select(PostRow.id, PostRow.deadline, GroupOptionRow.reminder_minutes)
-           .join(GroupOptionRow, GroupOptionRow.group_id == PostRow.group_id)  # type: ignore[arg-type]
-           .outerjoin(ReminderRow, ReminderRow.post_id == PostRow.id)  # type: ignore[arg-type]
-           .where(PostRow.status == OPEN, col(GroupOptionRow.reminder_minutes).is_not(None),
-                  col(ReminderRow.post_id).is_(None))
-           .order_by(col(PostRow.id)), PostRow.group_id),
-        by(select(GroupRow.id, GroupRow.digest_weekday, GroupRow.digest_time, GroupRow.timezone)
-           .where(col(GroupRow.id).in_(by(select(SubscriptionRow.group_id).where(*live),
-                                          SubscriptionRow.group_id)))
-           .order_by(col(GroupRow.id)), GroupRow.id),
-        by(select(PostRow.group_id, PostRow.status, PostRow.claimed_at, PostRow.reveal_claimed_at,
-                  PostRow.retry_at)
-           .where(col(PostRow.status).in_(HELD_POSTS)), PostRow.group_id),
-        by(select(DigestRow.group_id, DigestRow.claimed_at, DigestRow.retry_at)
-           .where(col(DigestRow.status).in_(HELD_DIGESTS)), DigestRow.group_id),
+        by(select(subs.c.id, subs.c.group_id, subs.c.post_time, subs.c.timezone, subs.c.days)
+           .where(*live).order_by(subs.c.id), subs.c.group_id),
+        by(select(posts.c.id, posts.c.group_id, posts.c.deadline)
+           .where(posts.c.status == OPEN).order_by(posts.c.id), posts.c.group_id),
+        by(select(posts.c.id, posts.c.deadline, options.c.reminder_minutes)
+           .join(options, options.c.group_id == posts.c.group_id)
+           .outerjoin(schema.reminders, schema.reminders.c.post_id == posts.c.id)
+           .where(posts.c.status == OPEN, options.c.reminder_minutes.is_not(None),
+                  schema.reminders.c.post_id.is_(None))
+           .order_by(posts.c.id), posts.c.group_id),
+        by(select(groups.c.id, groups.c.digest_weekday, groups.c.digest_time, groups.c.timezone)
+           .where(groups.c.id.in_(by(select(subs.c.group_id).where(*live), subs.c.group_id)))
+           .order_by(groups.c.id), groups.c.id),
+        by(select(posts.c.group_id, posts.c.status, posts.c.claimed_at, posts.c.reveal_claimed_at,
+                  posts.c.retry_at)
+           .where(posts.c.status.in_(HELD_POSTS)), posts.c.group_id),
+        by(select(digests.c.group_id, digests.c.claimed_at, digests.c.retry_at)
+           .where(digests.c.status.in_(HELD_DIGESTS)), digests.c.group_id),
     )
 
 
@@ -97,12 +96,11 @@ _ALL = _statements(scoped=False)
 _ONE = _statements(scoped=True)
 
 
-def read_timetable(s: Session, group_id: int | None = None) -> TimetableRows:
+def read_timetable(s: Unit, group_id: int | None = None) -> TimetableRows:
     """Everything scheduled: of one group (`group_id`), or of every group (None)."""
-    conn = s.connection()
     params = {} if group_id is None else {"group_id": group_id}
     subs, open_posts, reminders, digest_groups, held_posts, held_digests = (
-        conn.execute(stmt, params).all() for stmt in (_ALL if group_id is None else _ONE))
+        s.execute(stmt, params).all() for stmt in (_ALL if group_id is None else _ONE))
     claims = [HeldClaim(g, claimed_at if status == "claimed" else reveal_claimed_at, retry_at)
               for g, status, claimed_at, reveal_claimed_at, retry_at in held_posts]
     claims.extend(HeldClaim(g, claimed_at, retry_at) for g, claimed_at, retry_at in held_digests)
