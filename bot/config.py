@@ -1,7 +1,7 @@
 """Settings: a YAML file (MLSD_CONFIG) overridden by environment variables.
 
 Tokens live only in the environment or the config file and are held as
-SecretStr, so printing or logging a Settings object never shows them.
+`Secret`, so printing or logging a Settings object never shows them.
 """
 
 from __future__ import annotations
@@ -9,21 +9,44 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import msgspec
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from bot.schedule_spec import parse_time, parse_zone
+from bot.validation import Invalid, explain
 
 
 class ConfigError(Exception):
     """The settings cannot be used; the message says which setting and why."""
 
 
-class Scoring(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Secret:
+    """A token or key: shown masked in any repr or log line; `get_secret_value()` is for the
+    one place that hands it to a platform."""
 
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class Scoring(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     on_time_answer: int = 10
     coverage_max: int = 10
     per_vote: int = 1
@@ -32,17 +55,21 @@ class Scoring(BaseModel):
     quiz_correct: int = 2
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+_SECRETS = ("llm_api_key", "slack_bot_token", "slack_signing_secret", "slack_app_token", "discord_token")
+
+
+class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Every setting with its default. Built by `load_settings` (which checks types and ranges)
+    or directly by tests and the demo, where a token may be given as a plain string."""
 
     database_url: str = "sqlite:///mlsd.db"
-    admins: list[str] = Field(default_factory=list)
+    admins: list[str] = msgspec.field(default_factory=list)
     timezone: str = "UTC"
     min_answer_chars: int = 40
-    scoring: Scoring = Field(default_factory=Scoring)
-    content_packs: list[str] = Field(default_factory=list)
+    scoring: Scoring = msgspec.field(default_factory=Scoring)
+    content_packs: list[str] = msgspec.field(default_factory=list)
     catch_up_grace_minutes: int = 120
-    digest_weekday: int = Field(default=0, ge=0, le=6)  # 0 = Monday; a group's own setting wins
+    digest_weekday: Annotated[int, msgspec.Meta(ge=0, le=6)] = 0  # 0 = Monday; a group's own setting wins
     digest_time: str = "09:00"  # local HH:MM in the group's time zone
     log_level: str = "INFO"
 
@@ -50,42 +77,31 @@ class Settings(BaseModel):
     grader: Literal["local", "llm"] = "local"
     llm_base_url: str | None = None
     llm_model: str | None = None
-    llm_api_key: SecretStr | None = None
-    llm_timeout: float = Field(default=20.0, gt=0, le=120)
-    llm_daily_cap: int = Field(default=500, ge=0)
+    llm_api_key: Secret | None = None
+    llm_timeout: Annotated[float, msgspec.Meta(gt=0, le=120)] = 20.0
+    llm_daily_cap: Annotated[int, msgspec.Meta(ge=0)] = 500
 
-    slack_bot_token: SecretStr | None = None
-    slack_signing_secret: SecretStr | None = None
-    slack_app_token: SecretStr | None = None
+    slack_bot_token: Secret | None = None
+    slack_signing_secret: Secret | None = None
+    slack_app_token: Secret | None = None
     slack_api_url: str | None = None
 
-    discord_token: SecretStr | None = None
+    discord_token: Secret | None = None
     discord_api_url: str | None = None
     discord_gateway_url: str | None = None
-    discord_guild_ids: list[int] = Field(default_factory=list)
+    discord_guild_ids: list[int] = msgspec.field(default_factory=list)
     # Minutes of inactivity after the reveal before a question's thread archives (None: never).
     discord_archive_after_reveal_minutes: int | None = 1440
 
-    @field_validator("admins", mode="before")
-    @classmethod
-    def _split_admins(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [v.strip() for v in value.split(",") if v.strip()]
-        return value
-
-    @field_validator("digest_time")
-    @classmethod
-    def _check_digest_time(cls, value: str) -> str:
-
-        parse_time(value)
-        return value
-
-    @field_validator("discord_guild_ids", mode="before")
-    @classmethod
-    def _split_guilds(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [int(v) for v in value.split(",") if v.strip()]
-        return value
+    def __post_init__(self) -> None:
+        for name in _SECRETS:
+            value = getattr(self, name)
+            if isinstance(value, str):
+                setattr(self, name, Secret(value))
+        try:
+            parse_time(self.digest_time)
+        except ValueError as exc:
+            raise ValueError(f"digest_time: {exc}") from None
 
     @property
     def has_slack(self) -> bool:
@@ -94,6 +110,28 @@ class Settings(BaseModel):
     @property
     def has_discord(self) -> bool:
         return self.discord_token is not None
+
+
+def _as_secret(kind: type, value: Any) -> Any:
+    """msgspec's hook for the one type it does not know: a token read as a string."""
+    if kind is Secret and isinstance(value, str):
+        return Secret(value)
+    raise NotImplementedError
+
+
+def _describe(problem: Invalid) -> str:
+    if problem.kind == "unknown":
+        return f"unknown setting '{problem.where}'"
+    if problem.kind == "enum" and problem.where == "grader":
+        return f"grader: unknown grader {problem.value}: use local or llm"
+    return f"{problem.where}: {problem.plain}" if problem.where else problem.plain
+
+
+def _split(value: Any, item: type = str) -> Any:
+    """A comma-separated list as one string (how an environment variable carries it)."""
+    if isinstance(value, str):
+        return [item(v.strip()) for v in value.split(",") if v.strip()]
+    return value
 
 
 ENV_NAMES: dict[str, str] = {
@@ -142,12 +180,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         if env.get(name):
             data[key] = env[name]
     try:
-        settings = Settings.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False)
-        )
-        raise ConfigError(f"invalid settings: {problems}") from exc
+        data["admins"] = _split(data.get("admins", []))
+        data["discord_guild_ids"] = _split(data.get("discord_guild_ids", []), int)
+    except ValueError as exc:
+        raise ConfigError(f"invalid settings: discord_guild_ids: not a list of numbers ({exc})") from exc
+    try:
+        # strict=False: environment variables are strings ("20" for a number of seconds).
+        settings = msgspec.convert(data, Settings, strict=False, dec_hook=_as_secret)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"invalid settings: {_describe(explain(exc))}") from exc
     if settings.grader == "llm" and not (settings.llm_base_url and settings.llm_model):
         raise ConfigError(
             "MLSD_GRADER=llm needs MLSD_LLM_BASE_URL (an OpenAI-compatible endpoint ending in /v1) "

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
+import msgspec
 import yaml
-from annotated_types import Len
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, model_validator
 
 from bot.domain import TOPIC_SLUGS, Difficulty, KeyPoint, Question, QuizItem, Topic
+from bot.validation import Invalid, explain
 
 
 def _builtin_dir() -> Path:
@@ -31,33 +31,33 @@ def _builtin_dir() -> Path:
 
 BUILTIN_DIR = _builtin_dir()
 
-NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=80)]
+# Every string of a pack is stripped before it is checked (`_stripped`), so "non-empty"
+# means more than whitespace.
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=80)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Strict(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    pass
 
 
-class KeyPointModel(_Strict):
+class KeyPointModel(_Strict, kw_only=True):
     text: NonEmpty
     ask: NonEmpty | None = None
     terms: list[NonEmpty] = []
-    all_of: list[Annotated[list[NonEmpty], Len(min_length=1)]] = []
+    all_of: list[Annotated[list[NonEmpty], msgspec.Meta(min_length=1)]] = []
     examples: list[NonEmpty] = []
     counter_examples: list[NonEmpty] = []
 
-    @model_validator(mode="after")
-    def _all_of_needs_two_groups(self) -> KeyPointModel:
+    def __post_init__(self) -> None:
         if len(self.all_of) == 1:
             raise ValueError(
                 "all_of needs two or more synonym groups that must occur together "
                 "(one group alone is what 'terms' is for)"
             )
-        return self
 
 
-class QuestionModel(_Strict):
+class QuestionModel(_Strict, kw_only=True):
     id: Slug
     topic: Topic
     difficulty: Difficulty
@@ -67,14 +67,12 @@ class QuestionModel(_Strict):
     key_points: list[KeyPointModel]
     follow_ups: list[NonEmpty] = []
 
-    @model_validator(mode="after")
-    def _four_to_six_points(self) -> QuestionModel:
+    def __post_init__(self) -> None:
         if not 4 <= len(self.key_points) <= 6:
             raise ValueError(f"needs 4 to 6 key points, has {len(self.key_points)}")
-        return self
 
 
-class QuizModel(_Strict):
+class QuizModel(_Strict, kw_only=True):
     id: Slug
     topic: Topic
     prompt: NonEmpty
@@ -84,15 +82,24 @@ class QuizModel(_Strict):
     difficulty: Difficulty = Difficulty.MEDIUM
     readiness: bool = False
 
-    @model_validator(mode="after")
-    def _answer_in_range(self) -> QuizModel:
+    def __post_init__(self) -> None:
         if len(self.choices) != 4:
             raise ValueError(f"needs exactly 4 choices, has {len(self.choices)}")
         if not 0 <= self.answer < len(self.choices):
             raise ValueError(
                 f"answer {self.answer} is not a choice index (0-{len(self.choices) - 1})"
             )
-        return self
+
+
+def _stripped(value: Any) -> Any:
+    """The entry with every string stripped of surrounding whitespace."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, list):
+        return [_stripped(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _stripped(v) for k, v in value.items()}
+    return value
 
 
 @dataclass(frozen=True)
@@ -158,20 +165,29 @@ def _node_line(node: yaml.Node | None, loc: Sequence[str | int]) -> int:
     return line
 
 
-def _describe(err: dict[str, Any]) -> str:
-    loc = [p for p in err["loc"] if not isinstance(p, int)]
-    where = ".".join(str(p) for p in loc)
-    kind = err["type"]
-    if kind == "missing":
+def _problem_field(section: str, problem: Invalid) -> tuple[str | int, ...]:
+    """Where in the entry to point: the field at fault, the object missing a field, or (for a
+    rule about the whole entry) the field the rule is about."""
+    if problem.kind == "missing":
+        return problem.loc[:-1]
+    if problem.loc:
+        return problem.loc
+    if section == "quiz":
+        return ("choices",) if "choices" in problem.text else ("answer",)
+    return ("key_points",)
+
+
+def _describe(problem: Invalid) -> str:
+    where = problem.where
+    if problem.kind == "missing":
         return f"missing field '{where}'"
-    if kind == "extra_forbidden":
+    if problem.kind == "unknown":
         return f"unknown field '{where}'"
-    if kind == "enum" and loc and loc[-1] == "topic":
-        return f"unknown topic {err['input']!r}: use one of {', '.join(TOPIC_SLUGS)}"
-    if kind == "enum" and loc and loc[-1] == "difficulty":
-        return f"unknown difficulty {err['input']!r}: use easy, medium or hard"
-    msg = err["msg"].removeprefix("Value error, ")
-    return f"{where}: {msg}" if where else msg
+    if problem.kind == "enum" and problem.loc and problem.loc[-1] == "topic":
+        return f"unknown topic {problem.value}: use one of {', '.join(TOPIC_SLUGS)}"
+    if problem.kind == "enum" and problem.loc and problem.loc[-1] == "difficulty":
+        return f"unknown difficulty {problem.value}: use easy, medium or hard"
+    return f"{where}: {problem.plain}" if where else problem.plain
 
 
 class YamlLines:
@@ -282,21 +298,13 @@ def _parse_file(path: Path, source: str) -> _ParsedFile:
                                                f"{section} entry is not a mapping"))
                 continue
             try:
-                parsed = model.model_validate(raw)
-            except ValidationError as exc:
-                for err in exc.errors():
-                    loc = [section, index, *err["loc"]]
-                    if err["type"] == "missing":
-                        line = lines.at([section, index])
-                    elif err["type"] == "value_error" and not err["loc"]:
-                        field_name = "answer" if section == "quiz" else "key_points"
-                        if section == "quiz" and "choices" in err["msg"]:
-                            field_name = "choices"
-                        line = lines.at([section, index, field_name])
-                    else:
-                        line = lines.at(loc)
-                    ident = raw.get("id", f"#{index + 1}")
-                    result.problems.append(Problem(shown, line, f"{ident}: {_describe(err)}"))
+                parsed = msgspec.convert(_stripped(raw), model)
+            except msgspec.ValidationError as exc:
+                # msgspec stops at an entry's first problem: one line per broken entry.
+                problem = explain(exc)
+                ident = raw.get("id", f"#{index + 1}")
+                line = lines.at([section, index, *_problem_field(section, problem)])
+                result.problems.append(Problem(shown, line, f"{ident}: {_describe(problem)}"))
                 continue
             if isinstance(parsed, QuestionModel):
                 result.questions.append((_to_question(parsed, source), index))

@@ -78,6 +78,29 @@ def test_content_validate_reports_file_and_line_for_each_problem(tmp_path, capsy
     assert any(line.startswith(f"{broken}:3: invalid YAML") for line in lines)
 
 
+def test_a_wrong_type_or_an_empty_text_is_said_in_a_pack_authors_words(tmp_path, capsys):
+    pack = tmp_path / "pack.yaml"
+    pack.write_text(
+        "quiz:\n"
+        "  - id: team-z2\n"
+        "    topic: data\n"
+        "    prompt: '   '\n"
+        "    choices: [a, b, c, d]\n"
+        "    answer: 1\n"
+        "    explanation: e\n"
+        "  - id: team-z3\n"
+        "    topic: data\n"
+        "    prompt: p\n"
+        "    choices: [a, b, c, d]\n"
+        "    answer: second\n"
+        "    explanation: e\n"
+    )
+    assert main(["content", "validate", str(pack)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert f"{pack}:4: team-z2: prompt: must not be empty" in lines
+    assert f"{pack}:12: team-z3: answer: expected a whole number, got text" in lines
+
+
 def test_duplicate_ids_across_packs_are_reported(tmp_path, capsys):
     dupe = tmp_path / "dupe.yaml"
     dupe.write_text(PACK.read_text())
@@ -127,6 +150,20 @@ def test_bad_config_names_the_setting(tmp_path, content, message):
     config.write_text(content)
     with pytest.raises(ConfigError) as err:
         load_settings({"MLSD_CONFIG": str(config)})
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"MLSD_LLM_DAILY_CAP": "lots"}, "llm_daily_cap: expected a whole number, got text"),
+        ({"MLSD_GRADER": "gpt"}, "grader: unknown grader 'gpt': use local or llm"),
+        ({"MLSD_DISCORD_GUILD_IDS": "12,abc"}, "discord_guild_ids"),
+    ],
+)
+def test_a_bad_environment_variable_names_the_setting(env, message):
+    with pytest.raises(ConfigError) as err:
+        load_settings(env)
     assert message in str(err.value)
 
 

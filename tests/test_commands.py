@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 from sqlmodel import select
 
@@ -201,8 +202,8 @@ async def test_help_and_schedule_say_where_answers_are_graded(world):
     await world.admin("subscribe serving")
     schedule = (await world.command("UA", "schedule")).message.plain()
     assert "answers are not sent anywhere" in schedule
-    world.core.rt.settings = world.core.rt.settings.model_copy(update={
-        "grader": "llm", "llm_base_url": "http://127.0.0.1:11434/v1", "llm_model": "llama3"})
+    world.core.rt.settings = msgspec.structs.replace(
+        world.core.rt.settings, grader="llm", llm_base_url="http://127.0.0.1:11434/v1", llm_model="llama3")
     help_text = (await world.command("UA", "help")).message.plain()
     assert "answers are sent to a model endpoint (127.0.0.1, model llama3)" in help_text
     assert "answers are sent to a model endpoint" in (await world.command("UA", "schedule")).message.plain()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 from sqlmodel import select
 
@@ -464,7 +465,7 @@ async def test_digest_time_and_zone_come_from_the_group(world, settings, bank, s
 
 
 async def test_the_configured_digest_default_applies_where_a_group_sets_none(world, settings, bank):
-    configured = settings.model_copy(update={"digest_weekday": 2, "digest_time": "18:00"})
+    configured = msgspec.structs.replace(settings, digest_weekday=2, digest_time="18:00")
     bot = await start_bot(configured, bank, world.clock, world.port)
     await bot.command("subscribe serving tz Asia/Tokyo")
     assert "day_of_week='wed', hour='18', minute='0', timezone='Asia/Tokyo'" in repr(
