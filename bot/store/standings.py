@@ -53,13 +53,13 @@ def _timeline(away: bool) -> Any:
 
 _TIMELINE = {True: _timeline(away=True), False: _timeline(away=False)}
 _EVER_AWAY = select(exists().where(_W.c.member_id == bindparam("member_id")))
-# The member's on-time answers in this group (index: replies (member_id)).
-_ANSWERED = (
-    select(_R.c.post_id)
-    .select_from(_R.join(_P, _P.c.id == _R.c.post_id))
-    .where(_R.c.member_id == bindparam("member_id"), _P.c.group_id == bindparam("group_id"),
-           _R.c.is_answer.is_(True), _R.c.late.is_(False), _R.c.deleted.is_(False))
-)
+# The posts the member answered on time, in any channel: read from the index alone
+# (replies (member_id, is_answer, late, deleted, post_id)); the timeline below is this
+# channel's, so answers elsewhere never match. Joining posts to keep this channel's
+# would look up every answer's post, which cost more than the whole rest of a streak.
+_ANSWERED = select(_R.c.post_id).where(
+    _R.c.member_id == bindparam("member_id"), _R.c.is_answer.is_(True), _R.c.late.is_(False),
+    _R.c.deleted.is_(False))
 
 _RESULTS_BY_TOPIC = (
     select(_A.c.topic, func.count(), func.avg(_A.c.coverage))
@@ -115,7 +115,9 @@ def streak_run(posts: Iterable[tuple[int, bool, bool]], answered: set[int]) -> t
 def streaks(s: Unit, group_id: int, member: int, now: datetime) -> tuple[int, int]:
     """(current, best) streak of one member in one group: three indexed queries."""
     params = {"group_id": group_id, "member_id": member, "now": now.astimezone(UTC)}
-    answered = set(s.execute(_ANSWERED, params).scalars())
+    # .all(): one fetchall, where iterating a result fetches row by row (a busy channel's
+    # member has thousands of answers).
+    answered = set(s.execute(_ANSWERED, params).scalars().all())
     away = bool(s.execute(_EVER_AWAY, params).scalar())
     return streak_run(s.execute(_TIMELINE[away], params).all(), answered)
 
@@ -150,13 +152,13 @@ def member_stats(
     since = ledger.local_midnight(ledger.week_start(now, zone) - timedelta(weeks=weeks - 1), zone)
     params = {"group_id": gid, "member_id": mid}
     return StatsFacts(
-        results=[(t, int(n), float(avg)) for t, n, avg in s.execute(_RESULTS_BY_TOPIC, params)],
-        quiz=[(t, int(n), int(ok or 0)) for t, n, ok in s.execute(_QUIZ_BY_TOPIC, params)],
+        results=[(t, int(n), float(avg)) for t, n, avg in s.execute(_RESULTS_BY_TOPIC, params).all()],
+        quiz=[(t, int(n), int(ok or 0)) for t, n, ok in s.execute(_QUIZ_BY_TOPIC, params).all()],
         streak=streaks(s, gid, mid, now),
         board=board,
         timezone=board.timezone,
         coverage=[(float(cov), as_utc(at) or now) for cov, at in s.execute(
-            _COVERAGE_SINCE, {**params, "since": since.astimezone(UTC)})],
+            _COVERAGE_SINCE, {**params, "since": since.astimezone(UTC)}).all()],
         coverage_since=since,
     )
 
