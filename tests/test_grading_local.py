@@ -134,3 +134,42 @@ async def test_grade_many_returns_local_gradings_past_the_budget(grader, questio
     service = GradingService(grader, _Slow())
     results = await service.grade_many(question, ["When the ranker is slow we show popular items."], budget=0.05)
     assert [r.grader for r in results] == ["local"]
+
+
+def test_answers_graded_at_once_in_threads_stem_every_word_as_one_thread_would():
+    # A reveal grades its answers concurrently on worker threads. Snowball's stemmer keeps
+    # the word it works on in the stemmer object, so one stemmer shared between threads
+    # could cut a word mid-stem: a key point silently missed, or an IndexError.
+    import sys
+    import threading
+
+    import snowballstemmer
+
+    from bot.grading import text
+
+    words = [f"{stem}{suffix}" for stem in ("optimiz", "calibrat", "partition", "retrain", "shard",
+                                            "regulariz", "normaliz", "distill", "quantiz", "embedd")
+             for suffix in ("ation", "ations", "ing", "ed", "er", "ers", "es", "ability", "ational", "ively")]
+    words = [f"{w}{'s' * (i % 3)}" for i in range(40) for w in words]
+    expected = [snowballstemmer.stemmer("english").stemWord(w) for w in words]
+    old_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: a shared stemmer breaks at once
+    results: list[list[str]] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            results.append([text._stemmer().stemWord(w) for w in words])
+        except BaseException as exc:
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=work) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old_interval)
+    assert errors == []
+    assert all(r == expected for r in results)

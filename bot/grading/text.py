@@ -10,6 +10,7 @@ numbers are split from their units so "26GB" and "26 GB" read the same.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -33,13 +34,24 @@ STOPWORDS = frozenset((
 _DERIVED = {"leakag": "leak"}
 
 
-@lru_cache(maxsize=1)
-def _stemmer() -> Any:
-    """Snowball's English stemmer, made on first use: the package imports every language's
-    stemmer (about 3 MB), which a bot that has not graded anything yet need not hold."""
-    import snowballstemmer
+_PER_THREAD = threading.local()
 
-    return snowballstemmer.stemmer("english")
+
+def _stemmer() -> Any:
+    """This thread's Snowball English stemmer, made on first use.
+
+    One per thread: a stemmer keeps the word it is working on in itself, and a
+    reveal grades its answers on several threads at once, so a shared one cut words
+    mid-stem (a key point silently missed, or an IndexError). Made on first use
+    because the package imports every language's stemmer (about 3 MB), which a bot
+    that has not graded anything yet need not hold.
+    """
+    stemmer = getattr(_PER_THREAD, "stemmer", None)
+    if stemmer is None:
+        import snowballstemmer
+
+        stemmer = _PER_THREAD.stemmer = snowballstemmer.stemmer("english")
+    return stemmer
 
 
 @lru_cache(maxsize=65536)
