@@ -13,6 +13,7 @@ redelivers it; Discord, which never redelivers, retries and tells the member.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import datetime
 
 from bot import render
@@ -153,9 +154,9 @@ class Core:
         """One group's weekly digest, if it is due now."""
         return await self.digests.digest_due(group_id=group_id)
 
-    async def timetable(self, group_id: int | None = None) -> Timetable:
-        """What is scheduled (of one group, or of all), read off the loop: the scheduler's jobs."""
-        return await build_timetable(self.rt, group_id)
+    async def timetable(self, group_ids: Collection[int] | None = None) -> Timetable:
+        """What is scheduled (of these groups, or of all), read off the loop: the scheduler's jobs."""
+        return await build_timetable(self.rt, group_ids)
 
 
 def _private_answer_text(kind: str, detail: str) -> str:

@@ -2,14 +2,14 @@
 
 It is a read model only. Nothing here decides whether something is due: the
 jobs built from it call the core's use cases, which decide and claim. It can
-be read for one group, so that a change to one channel (or a job that ran
+be read for some groups, so that a change to one channel (or a job that ran
 for it) rebuilds that channel's jobs alone; every entry says whose it is.
 The read runs on a database thread (`Store.run`), never on the event loop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -48,8 +48,8 @@ class Timetable:
     post_groups: Mapping[int, int] = field(default_factory=dict)
     # (group id, earliest retry time) of each group with claimed work waiting.
     retries: tuple[tuple[int, datetime], ...] = ()
-    # The one group this was read for; None: every group.
-    group_id: int | None = None
+    # The groups this was read for; None: every group.
+    group_ids: frozenset[int] | None = None
 
 
 def digest_slot(group_id: int, weekday: int | None, at: str | None, timezone: str,
@@ -59,7 +59,8 @@ def digest_slot(group_id: int, weekday: int | None, at: str | None, timezone: st
                       parse_time(at or settings.digest_time), timezone)
 
 
-def assemble(rows: rows_store.TimetableRows, settings: Settings, group_id: int | None = None) -> Timetable:
+def assemble(rows: rows_store.TimetableRows, settings: Settings,
+             group_ids: frozenset[int] | None = None) -> Timetable:
     """The timetable from its rows (pure)."""
     earliest: dict[int, datetime] = {}
     for claim in rows.claims:
@@ -76,16 +77,17 @@ def assemble(rows: rows_store.TimetableRows, settings: Settings, group_id: int |
                         for post_id, deadline, minutes in rows.reminders),
         post_groups={post_id: g for post_id, g, _d in rows.open_posts},
         retries=tuple(sorted(earliest.items())),
-        group_id=group_id,
+        group_ids=group_ids,
     )
 
 
-async def build_timetable(rt: Runtime, group_id: int | None = None) -> Timetable:
-    """Read the timetable of one group (`group_id`) or of all, off the event loop."""
-    return await rt.store.run(_read, group_id, rt.settings)
+async def build_timetable(rt: Runtime, group_ids: Collection[int] | None = None) -> Timetable:
+    """Read the timetable of these groups or of all (None), off the event loop."""
+    scope = frozenset(group_ids) if group_ids is not None else None
+    return await rt.store.run(_read, scope, rt.settings)
 
 
-def _read(s: Any, group_id: int | None, settings: Settings) -> Timetable:
+def _read(s: Any, group_ids: frozenset[int] | None, settings: Settings) -> Timetable:
     """One unit of work on the database thread, assembly included: turning a thousand
     channels' rows into slots takes milliseconds the event loop should not spend."""
-    return assemble(rows_store.read_timetable(s, group_id), settings, group_id)
+    return assemble(rows_store.read_timetable(s, group_ids), settings, group_ids)

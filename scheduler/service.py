@@ -53,8 +53,9 @@ DEFAULT_SWEEP_SECONDS = 300.0
 MIN_RETRY_DELAY = timedelta(seconds=1)
 DRAIN_TIMEOUT = 60.0
 
-# Pending groups above this many: one read of everything is cheaper than a read per group.
-FULL_READ_GROUPS = 64
+# Pending groups above this many: one read of everything (which also drops the jobs of
+# groups gone meanwhile) rather than a read of each of their rows.
+FULL_READ_GROUPS = 500
 # Jobs applied between two yields to the event loop.
 APPLY_BATCH = 50
 
@@ -292,8 +293,9 @@ class BotScheduler:
     async def _drain(self) -> None:
         """The one refresher: reads run one at a time, so an older read never overwrites a newer one.
 
-        Each round takes every refresh asked for until then: a thousand jobs
-        finishing together cost one full read (or a few group reads), not a thousand.
+        Each round takes every refresh asked for until then, in one read: a thousand
+        jobs finishing together cost one read, not a thousand, and twenty channels
+        subscribing at once cost a read of those twenty groups' rows, not of every group's.
         """
         try:
             while not self._closing and (self._dirty_all or self._dirty_groups):
@@ -301,11 +303,7 @@ class BotScheduler:
                 full, groups, waiting = self._dirty_all, self._dirty_groups, self._waiting
                 self._dirty_all, self._dirty_groups, self._waiting = False, set(), []
                 try:
-                    if full or len(groups) > FULL_READ_GROUPS:
-                        await self._refresh(None)
-                    else:
-                        for group_id in sorted(groups):
-                            await self._refresh(group_id)
+                    await self._refresh(None if full or len(groups) > FULL_READ_GROUPS else groups)
                 finally:
                     _release(waiting)
         finally:
@@ -313,12 +311,12 @@ class BotScheduler:
                 _release(self._waiting)
                 self._waiting = []
 
-    async def _refresh(self, group_id: int | None) -> None:
-        """Read one group's timetable (None: everything) off the loop and make its jobs match."""
+    async def _refresh(self, group_ids: set[int] | None) -> None:
+        """Read these groups' timetable (None: everything) off the loop and make their jobs match."""
         try:
-            table = await self.core.timetable(group_id)
+            table = await self.core.timetable(group_ids)
         except Exception:
-            what = "the timetable" if group_id is None else f"the timetable of group {group_id}"
+            what = "the timetable" if group_ids is None else f"the timetable of {_groups(group_ids)}"
             log.exception("could not read %s; keeping the current jobs", what)
             return
         if self._closing or not self.scheduler.running:
@@ -326,12 +324,12 @@ class BotScheduler:
         await self._apply(table)
 
     async def _apply(self, table: Timetable) -> None:
-        """Add, replace and remove jobs by stable id: all of them, or those of the group read.
+        """Add, replace and remove jobs by stable id: all of them, or those of the groups read.
 
         A full timetable of a thousand channels is a few thousand jobs: the loop is
         given back every `APPLY_BATCH` of them, so acks never wait behind it.
         """
-        scope = table.group_id
+        scope = table.group_ids
         wanted: set[str] = set()
         for n, (job_id, (signature, make_trigger, args, group_id)) in enumerate(self._wanted(table), 1):
             wanted.add(job_id)
@@ -347,8 +345,9 @@ class BotScheduler:
             stale = known - wanted - {RETRY_JOB_ID}
             self._retry_of = dict(table.retries)
         else:
-            stale = self._jobs_of.get(scope, set()) - wanted
-            self._retry_of.pop(scope, None)
+            stale = set().union(*(self._jobs_of.get(group, set()) for group in scope)) - wanted
+            for group in scope:
+                self._retry_of.pop(group, None)
             self._retry_of.update(table.retries)
         for job_id in stale:
             self._drop(job_id)
@@ -428,6 +427,13 @@ class BotScheduler:
                 ("digest", d.group_id),
                 d.group_id,
             )
+
+
+def _groups(group_ids: set[int]) -> str:
+    """Groups for a log line: up to ten ids, then how many more."""
+    shown = sorted(group_ids)[:LOGGED_IDS]
+    more = f" and {len(group_ids) - len(shown)} more" if len(group_ids) > len(shown) else ""
+    return f"group{'s' if len(group_ids) > 1 else ''} {', '.join(map(str, shown))}{more}"
 
 
 def _one_off(when: datetime, args: tuple[Any, ...], group_id: int) -> _Wanted:

@@ -176,12 +176,14 @@ async def test_a_change_or_a_job_rereads_only_its_own_group_and_changes_coalesce
     bot = await start_bot(settings, bank, world.clock, world.port)
     await bot.command("subscribe serving at 09:00")
     await bot.command("subscribe modeling at 10:00", channel=C2)
-    reads: list[int | None] = []
+    reads: list[int | frozenset[int] | None] = []
     real = bot.core.timetable
 
-    async def counted(group_id: int | None = None):  # type: ignore[no-untyped-def]
-        reads.append(group_id)
-        return await real(group_id)
+    async def counted(group_ids=None):  # type: ignore[no-untyped-def]
+        # One read each: None (everything), a group id (one group) or the set of groups read.
+        ids = None if group_ids is None else frozenset(group_ids)
+        reads.append(next(iter(ids)) if ids is not None and len(ids) == 1 else ids)
+        return await real(group_ids)
 
     bot.core.timetable = counted  # type: ignore[method-assign]
     for _ in range(5):
@@ -197,6 +199,12 @@ async def test_a_change_or_a_job_rereads_only_its_own_group_and_changes_coalesce
     revealing = {j.id for j in bot.sched.scheduler.get_jobs() if j.id.startswith("reveal:")}
     assert revealing == {f"reveal:{posts(bot.core.rt.store)[0].id}"}
     assert {"post:1", "post:2", "digest:1", "digest:2"} <= {j.id for j in bot.sched.scheduler.get_jobs()}
+
+    reads.clear()
+    for group in (1, 2, 1):
+        bot.sched.schedule_changed(group)
+    await bot.sched.settled()
+    assert reads == [frozenset({1, 2})]  # two channels changed at once: one read of both
 
     reads.clear()
     for group in (None, 1, 2, None, 1):

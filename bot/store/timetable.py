@@ -1,14 +1,14 @@
-"""The timetable's reads: what the scheduler needs to build its jobs, for one group or for all.
+"""The timetable's reads: what the scheduler needs to build its jobs, for some groups or for all.
 
 Plain rows, no rules: `bot.timetable` turns them into slots and retry times.
-Every query is filtered by `group_id` when one group is asked for, so a
-group's read costs the same however many channels are subscribed (each table
-here has an index on `group_id`; reading all uses `posts.status`).
+Every query is filtered by `group_id IN (...)` when some groups are asked for,
+so their read costs what their rows cost however many channels are subscribed
+(each table here has an index on `group_id`; reading all uses `posts.status`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -59,11 +59,15 @@ class TimetableRows:
     claims: Sequence[HeldClaim]
 
 
+# Groups bound per read: well under SQLite's and PostgreSQL's limits on bound parameters.
+GROUPS_PER_READ = 500
+
+
 def _statements(scoped: bool) -> tuple[Any, ...]:
-    """The timetable's queries, built once: of the group bound as `group_id` (scoped) or of all."""
+    """The timetable's queries, built once: of the groups bound as `group_ids` (scoped) or of all."""
 
     def by(query: Any, column: Any) -> Any:
-        return query.where(column == bindparam("group_id")) if scoped else query
+        return query.where(column.in_(bindparam("group_ids", expanding=True))) if scoped else query
 
     subs, posts, options, groups, digests = (schema.subscriptions, schema.posts, schema.group_options,
                                              schema.groups, schema.digests)
@@ -93,14 +97,18 @@ def _statements(scoped: bool) -> tuple[Any, ...]:
 # Built once at import: a group's read is run many times a minute under load, and
 # building SQLAlchemy statements costs far more than SQLite takes to answer them.
 _ALL = _statements(scoped=False)
-_ONE = _statements(scoped=True)
+_SOME = _statements(scoped=True)
 
 
-def read_timetable(s: Unit, group_id: int | None = None) -> TimetableRows:
-    """Everything scheduled: of one group (`group_id`), or of every group (None)."""
-    params = {} if group_id is None else {"group_id": group_id}
-    subs, open_posts, reminders, digest_groups, held_posts, held_digests = (
-        s.execute(stmt, params).all() for stmt in (_ALL if group_id is None else _ONE))
+def read_timetable(s: Unit, group_ids: Collection[int] | None = None) -> TimetableRows:
+    """Everything scheduled: of these groups, or of every group (None)."""
+    if group_ids is None:
+        results = [s.execute(stmt).all() for stmt in _ALL]
+    else:
+        ids = sorted(set(group_ids))
+        chunks = [{"group_ids": ids[i:i + GROUPS_PER_READ]} for i in range(0, len(ids), GROUPS_PER_READ)]
+        results = [[row for params in chunks for row in s.execute(stmt, params).all()] for stmt in _SOME]
+    subs, open_posts, reminders, digest_groups, held_posts, held_digests = results
     claims = [HeldClaim(g, claimed_at if status == "claimed" else reveal_claimed_at, retry_at)
               for g, status, claimed_at, reveal_claimed_at, retry_at in held_posts]
     claims.extend(HeldClaim(g, claimed_at, retry_at) for g, claimed_at, retry_at in held_digests)
