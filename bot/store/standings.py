@@ -7,13 +7,12 @@ back as plain tuples through SQLAlchemy Core: nothing here builds ORM objects.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, case, exists, false, func, select
+from sqlalchemy import and_, bindparam, case, exists, func, or_, select
 
 from bot.domain import ChannelRef
 from bot.store import ledger
@@ -35,26 +34,28 @@ _MEMBER_ID = select(_M.c.id).where(
     _M.c.platform == bindparam("platform"), _M.c.workspace == bindparam("workspace"),
     _M.c.user_id == bindparam("user_id"))
 
-# Posts that count for streaks, in schedule order (index: posts (group_id, scheduled_for)), each
-# with the two facts the rule needs about it: still open at `now`, and scheduled while the
-# member was away. Decided in SQL: a busy channel has years of posts, and turning each row's
-# two timestamps into Python datetimes cost more than the rest of the streak. Most members
-# were never away: for them the per-post EXISTS (a third of the query) is left out.
-def _timeline(away: bool) -> Any:
-    was_away = (exists().where(_W.c.member_id == bindparam("member_id"), _W.c.starts_at <= _P.c.scheduled_for,
-                               _P.c.scheduled_for < _W.c.ends_at) if away else false())
-    return (
-        select(_P.c.id, and_(_P.c.status == "posted", _P.c.deadline > bindparam("now")).label("open"),
-               was_away.label("away"))
-        .where(_P.c.group_id == bindparam("group_id"), _P.c.status.in_(LIVE_POST))
-        .order_by(_P.c.scheduled_for, _P.c.id)
-    )
-
-
-_TIMELINE = {True: _timeline(away=True), False: _timeline(away=False)}
+# Posts that count for streaks, in schedule order, read from the index alone (posts
+# (group_id, scheduled_for, id, status, deadline)): a busy channel has years of posts,
+# and one column per row is what keeps reading them cheap.
+_POST_IDS = (select(_P.c.id).where(_P.c.group_id == bindparam("group_id"), _P.c.status.in_(LIVE_POST))
+             .order_by(_P.c.scheduled_for, _P.c.id))
+# Those still open at `now`: not answered yet is not a miss (the member may still answer).
+_STILL_OPEN = select(_P.c.id).where(_P.c.group_id == bindparam("group_id"), _P.c.status == "posted",
+                                    _P.c.deadline > bindparam("now"))
+# For a member who was ever away (few are), each post with whether it is passed over: still
+# open, or scheduled while they were away. Decided in SQL, where comparing each post's time
+# with the away periods costs less than turning the timestamps into Python datetimes.
+_PASSED_OVER_AWAY = (
+    select(_P.c.id, or_(
+        and_(_P.c.status == "posted", _P.c.deadline > bindparam("now")),
+        exists().where(_W.c.member_id == bindparam("member_id"), _W.c.starts_at <= _P.c.scheduled_for,
+                       _P.c.scheduled_for < _W.c.ends_at)).label("passed_over"))
+    .where(_P.c.group_id == bindparam("group_id"), _P.c.status.in_(LIVE_POST))
+    .order_by(_P.c.scheduled_for, _P.c.id)
+)
 _EVER_AWAY = select(exists().where(_W.c.member_id == bindparam("member_id")))
 # The posts the member answered on time, in any channel: read from the index alone
-# (replies (member_id, is_answer, late, deleted, post_id)); the timeline below is this
+# (replies (member_id, is_answer, late, deleted, post_id)); the posts above are this
 # channel's, so answers elsewhere never match. Joining posts to keep this channel's
 # would look up every answer's post, which cost more than the whole rest of a streak.
 _ANSWERED = select(_R.c.post_id).where(
@@ -92,34 +93,35 @@ def member_id(s: Unit, platform: str, workspace: str, user_id: str) -> int | Non
 # ------------------------------------------------------------------ streaks
 
 
-def streak_run(posts: Iterable[tuple[int, bool, bool]], answered: set[int]) -> tuple[int, int]:
+def streak_run(post_ids: Iterable[int], answered: Container[int], passed_over: Container[int]) -> tuple[int, int]:
     """(current, best) run of consecutive scheduled posts answered on time.
 
-    `posts` are (id, still open, scheduled while the member was away) in schedule
-    order. A post still open that the member has not answered yet does not break
-    the run (they may still answer it), and neither does one scheduled while they
-    were away (`/mlsd away`). Holidays post nothing, so they cannot break it.
+    `post_ids` are in schedule order. A post passed over (still open and not
+    answered yet: they may still answer it; or scheduled while the member was
+    away, `/mlsd away`) neither extends nor breaks the run. Holidays post
+    nothing, so they cannot break it either.
     """
     run = best = 0
-    for post_id, still_open, away in posts:
+    for post_id in post_ids:
         if post_id in answered:
             run += 1
             best = max(best, run)
-        elif still_open or away:
-            continue
-        else:
+        elif post_id not in passed_over:
             run = 0
     return run, best
 
 
 def streaks(s: Unit, group_id: int, member: int, now: datetime) -> tuple[int, int]:
-    """(current, best) streak of one member in one group: three indexed queries."""
+    """(current, best) streak of one member in one group: four indexed queries."""
     params = {"group_id": group_id, "member_id": member, "now": now.astimezone(UTC)}
     # .all(): one fetchall, where iterating a result fetches row by row (a busy channel's
     # member has thousands of answers).
     answered = set(s.execute(_ANSWERED, params).scalars().all())
-    away = bool(s.execute(_EVER_AWAY, params).scalar())
-    return streak_run(s.execute(_TIMELINE[away], params).all(), answered)
+    if s.execute(_EVER_AWAY, params).scalar():
+        rows = s.execute(_PASSED_OVER_AWAY, params).all()
+        return streak_run([r[0] for r in rows], answered, {r[0] for r in rows if r[1]})
+    still_open = set(s.execute(_STILL_OPEN, params).scalars().all())
+    return streak_run(s.execute(_POST_IDS, params).scalars().all(), answered, still_open)
 
 
 # -------------------------------------------------------------------- stats
