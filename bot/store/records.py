@@ -19,8 +19,9 @@ from bot.store import schema
 
 
 def _record_type(name: str, table: Table, doc: str) -> type:
+    # eq=False: compared and hashed by identity, as the ORM rows they replace were.
     cls = make_dataclass(name, [(c.name, Any, field(default=None)) for c in table.c],
-                         slots=True)
+                         eq=False, slots=True)
     cls.__doc__ = doc
     cls.__module__ = __name__
     return cls
