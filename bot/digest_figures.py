@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 async def compute_digest(standings: Standings, channel: ChannelRef, week_of: date | None) -> DigestData:
     rt = standings.rt
     now = rt.clock.now()
-    found = await rt.store.run(figures_store.for_channel, rt.store, rt.bank, channel, week_of, now)
+    found = await rt.store.run(figures_store.for_channel, rt.bank, channel, week_of, now)
     if found is None:
         return DigestData(week_start(now, ZoneInfo("UTC")), 0, None, (), ())
     start_day, f = found

@@ -31,28 +31,28 @@ class Habits:
 
     async def set_away(self, channel: ChannelRef, user_id: str, days: int) -> datetime | None:
         """Start (or with days=0, end) a vacation; returns when it ends."""
-        return await self.rt.store.run(habit_prefs.set_away, self.rt.store, channel, user_id, days,
+        return await self.rt.store.run(habit_prefs.set_away, channel, user_id, days,
                                        self.rt.clock.now())
 
     async def set_weekly_summary(self, channel: ChannelRef, user_id: str, on: bool) -> None:
-        await self.rt.store.run(habit_prefs.set_weekly_summary, self.rt.store, channel, user_id, on)
+        await self.rt.store.run(habit_prefs.set_weekly_summary, channel, user_id, on)
 
     # ----------------------------------------------------------- channel side
 
     async def set_reminder(self, channel: ChannelRef, before: timedelta | None) -> None:
         minutes = int(before.total_seconds() // 60) if before else None
-        group_id = await self.rt.store.run(habit_prefs.set_reminder, self.rt.store, channel, minutes,
+        group_id = await self.rt.store.run(habit_prefs.set_reminder, channel, minutes,
                                            self.rt.clock.now())
         self.rt.schedule_changed(group_id)
 
     async def set_digest_slot(self, channel: ChannelRef, weekday: int, at: str | None) -> None:
         """When this channel's weekly digest goes out (its own time zone); the time defaults to config."""
-        group_id = await self.rt.store.run(habit_prefs.set_digest_slot, self.rt.store, channel, weekday, at,
+        group_id = await self.rt.store.run(habit_prefs.set_digest_slot, channel, weekday, at,
                                            self.rt.clock.now())
         self.rt.schedule_changed(group_id)
 
     async def set_live_board(self, channel: ChannelRef, on: bool) -> None:
-        await self.rt.store.run(habit_prefs.set_live_board, self.rt.store, channel, on, self.rt.clock.now())
+        await self.rt.store.run(habit_prefs.set_live_board, channel, on, self.rt.clock.now())
 
     async def add_skip_dates(self, subscription_id: int, dates: tuple[date, ...]) -> None:
         await self.rt.store.run(habit_prefs.add_skip_dates, subscription_id, dates)

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 
 from bot.domain import ChannelRef
+from bot.store.conflicts import insert_new
 from bot.store.db import as_utc
 from bot.store.records import Group, Subscription, record, records
 from bot.store.schema import groups, posts, subscriptions
@@ -54,6 +55,19 @@ def find_group(s: Unit, ref: ChannelRef) -> Group | None:
 def group_id(s: Unit, ref: ChannelRef) -> int | None:
     """The channel's group id, None when the bot never saw the channel."""
     return s.execute(_GROUP_ID, _channel_params(ref)).scalar()
+
+
+def ensure_group_id(s: Unit, ref: ChannelRef, now: datetime) -> int:
+    """The channel's group id, the group created on first sight (a concurrent creator's row
+    wins, never an error)."""
+    found = group_id(s, ref)
+    if found is None:
+        found = s.execute(insert_new(s, groups, returning=groups.c.id), {
+            **_channel_params(ref), "timezone": "UTC", "created_at": now}).scalar()
+    if found is None:  # created meanwhile by a concurrent command
+        found = group_id(s, ref)
+    assert found is not None
+    return int(found)
 
 
 def _subscriptions(s: Unit, group: int) -> list[Any]:

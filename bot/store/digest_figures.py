@@ -25,11 +25,10 @@ from sqlalchemy import Integer, cast, extract, func, select
 
 from bot.content import Bank
 from bot.domain import ChannelRef, Topic
-from bot.store import ledger, schema
+from bot.store import channels, ledger, schema
 from bot.store.db import as_utc
 from bot.store.ledger import Standing
 from bot.store.posts import next_question
-from bot.store.repo import Store
 from bot.store.unit import Unit
 
 LIVE_POST = ("posted", "revealing", "revealed")
@@ -125,19 +124,19 @@ def figures(s: Unit, bank: Bank, group_id: int, zone: ZoneInfo, window: Window, 
     )
 
 
-def for_channel(s: Unit, store: Store, bank: Bank, channel: ChannelRef, week_of: date | None,
+def for_channel(s: Unit, bank: Bank, channel: ChannelRef, week_of: date | None,
                 now: datetime) -> tuple[date, DigestFigures] | None:
     """The digest of `channel` for the local week starting `week_of` (default: the week of `now`).
 
     None when the channel has never been seen.
     """
-    group = store.find_group(s, channel)
+    group = channels.find_group(s, channel)
     if group is None:
         return None
     zone = ZoneInfo(group.timezone)
     local = now.astimezone(zone).date()
     start_day = week_of or local - timedelta(days=local.weekday())
-    return start_day, figures(s, bank, group.id or 0, zone, Window.of(start_day, zone), now)
+    return start_day, figures(s, bank, group.id, zone, Window.of(start_day, zone), now)
 
 
 def _week(s: Unit, group_id: int, zone: ZoneInfo, start: datetime, end: datetime) -> _Week:

@@ -2,11 +2,11 @@
 holidays, the live board's message and one-time notices.
 
 Plain synchronous functions in SQLAlchemy Core taking the unit of work first
-(`Unit`), run by `Store.run` as one unit of work each. Those that must
-find or create a group or member take the `Store` too, for its race-safe
-`group`/`member` helpers. Rows that may not exist yet (a channel's options, a
-member's opt-ins) are created by an INSERT that the primary key refuses to
-twin, then updated, so two concurrent writers never collide.
+(`Unit`), run by `Store.run` as one unit of work each. A group or member seen
+for the first time is created as every other path creates it
+(`channels.ensure_group_id`, `answers.member_id`). Rows that may not exist yet
+(a channel's options, a member's opt-ins) are created by an INSERT that the
+primary key refuses to twin, then updated, so two concurrent writers never collide.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from sqlalchemy import Row, bindparam, select, update
 
 from bot.content import Bank
 from bot.domain import ChannelRef, Topic
-from bot.store import conflicts, schema
+from bot.store import channels, conflicts, schema
+from bot.store.answers import member_id
 from bot.store.posts import unused_count
-from bot.store.repo import Store
 from bot.store.unit import Unit
 
 _away = schema.away_periods
@@ -57,11 +57,10 @@ def current_away(s: Unit, member_id: int, now: datetime) -> Row[Any] | None:
     return s.execute(_CURRENT_AWAY, {"mid": member_id, "now": now}).first()
 
 
-def set_away(s: Unit, store: Store, channel: ChannelRef, user_id: str, days: int,
-             now: datetime) -> datetime | None:
+def set_away(s: Unit, channel: ChannelRef, user_id: str, days: int, now: datetime) -> datetime | None:
     """Start, extend or (days=0) end a member's vacation; returns when it ends."""
-    member = store.member(s, channel, user_id)
-    current = current_away(s, member.id or 0, now)
+    member = member_id(s, channel, user_id)
+    current = current_away(s, member, now)
     if days == 0:
         if current is not None:
             s.execute(_END_AWAY, {"aid": current.id, "ends": now})
@@ -70,15 +69,15 @@ def set_away(s: Unit, store: Store, channel: ChannelRef, user_id: str, days: int
     if current is not None:
         s.execute(_END_AWAY, {"aid": current.id, "ends": ends})
     else:
-        s.execute(_away.insert(), {"member_id": member.id or 0, "starts_at": now, "ends_at": ends})
+        s.execute(_away.insert(), {"member_id": member, "starts_at": now, "ends_at": ends})
     return ends
 
 
-def set_weekly_summary(s: Unit, store: Store, channel: ChannelRef, user_id: str, on: bool) -> None:
-    member = store.member(s, channel, user_id)
+def set_weekly_summary(s: Unit, channel: ChannelRef, user_id: str, on: bool) -> None:
+    member = member_id(s, channel, user_id)
     values = {"weekly_summary": on}
-    if not conflicts.inserted(s, _prefs, {"member_id": member.id or 0, **values}):
-        s.execute(update(_prefs).where(_prefs.c.member_id == member.id).values(**values))
+    if not conflicts.inserted(s, _prefs, {"member_id": member, **values}):
+        s.execute(update(_prefs).where(_prefs.c.member_id == member).values(**values))
 
 
 def summary_recipients(s: Unit, group_id: int) -> tuple[ChannelRef, list[str]] | None:
@@ -124,31 +123,30 @@ def _set_options(s: Unit, group_id: int, values: dict[str, Any]) -> None:
         s.execute(update(_options).where(_options.c.group_id == group_id).values(**values))
 
 
-def set_reminder(s: Unit, store: Store, channel: ChannelRef, minutes: int | None, now: datetime) -> int:
+def set_reminder(s: Unit, channel: ChannelRef, minutes: int | None, now: datetime) -> int:
     """Remind `minutes` before each deadline (None: off); returns the group id."""
-    group = store.group(s, channel, now)
-    _set_options(s, group.id or 0, {"reminder_minutes": minutes})
-    return group.id or 0
+    group = channels.ensure_group_id(s, channel, now)
+    _set_options(s, group, {"reminder_minutes": minutes})
+    return group
 
 
-def set_digest_slot(s: Unit, store: Store, channel: ChannelRef, weekday: int, at: str | None,
-                    now: datetime) -> int:
+def set_digest_slot(s: Unit, channel: ChannelRef, weekday: int, at: str | None, now: datetime) -> int:
     """Move the channel's weekly digest (the time stays when `at` is None); returns the group id."""
-    group = store.group(s, channel, now)
+    group = channels.ensure_group_id(s, channel, now)
     values: dict[str, Any] = {"digest_weekday": weekday}
     if at is not None:
         values["digest_time"] = at
-    s.execute(update(_groups).where(_groups.c.id == group.id).values(**values))
-    return group.id or 0
+    s.execute(update(_groups).where(_groups.c.id == group).values(**values))
+    return group
 
 
-def set_live_board(s: Unit, store: Store, channel: ChannelRef, on: bool, now: datetime) -> int:
-    group = store.group(s, channel, now)
+def set_live_board(s: Unit, channel: ChannelRef, on: bool, now: datetime) -> int:
+    group = channels.ensure_group_id(s, channel, now)
     values: dict[str, Any] = {"live_board": on}
     if not on:
         values["live_board_message_id"] = None
-    _set_options(s, group.id or 0, values)
-    return group.id or 0
+    _set_options(s, group, values)
+    return group
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, select, update
 
 from bot.domain import ChannelRef
+from bot.store import channels
 from bot.store.answers import member_id
 from bot.store.conflicts import inserted
 from bot.store.db import as_utc
-from bot.store.schema import groups, ledger, members
+from bot.store.schema import ledger, members
 from bot.store.schema import quiz_attempts as attempts
 from bot.store.schema import quiz_reviews as reviews
 from bot.store.schema import quiz_sessions as sessions
@@ -60,17 +61,6 @@ class Graded:
     summary: tuple[tuple[str, bool], ...] = ()  # (topic, correct) of a finished readiness check
 
 
-def group_id(s: Unit, ref: ChannelRef, now: datetime) -> int:
-    """The channel's group id, created on first sight."""
-    where = (groups.c.platform == ref.platform, groups.c.workspace == ref.workspace, groups.c.channel == ref.channel)
-    found = s.execute(select(groups.c.id).where(*where)).scalar()
-    if found is None:
-        inserted(s, groups, {"platform": ref.platform, "workspace": ref.workspace,
-                                            "channel": ref.channel, "timezone": "UTC", "created_at": now})
-        found = s.execute(select(groups.c.id).where(*where)).scalar_one()
-    return int(found)
-
-
 def history(s: Unit, member: int, now: datetime) -> History:
     due = tuple(s.execute(
         select(reviews.c.item_id)
@@ -97,7 +87,7 @@ def start(
 
     `choose` is pure and may raise to refuse; then nothing is written.
     """
-    gid = group_id(s, ref, now)
+    gid = channels.ensure_group_id(s, ref, now)
     member = member_id(s, ref, user_id, name)
     seen = history(s, member, now)
     mode, item_ids = choose(seen)

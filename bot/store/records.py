@@ -28,7 +28,6 @@ def _record_type(name: str, table: Table, doc: str) -> type:
 
 
 Group: Any = _record_type("Group", schema.groups, "One channel on one workspace/guild.")
-Member: Any = _record_type("Member", schema.members, "One user on one platform workspace.")
 Subscription: Any = _record_type("Subscription", schema.subscriptions,
                                  "One topic's daily posts in one channel.")
 Post: Any = _record_type("Post", schema.posts, "One daily question in one channel.")

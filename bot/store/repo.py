@@ -1,8 +1,8 @@
-"""The Store: units of work, run off the event loop, plus the lookups every use case needs.
+"""The Store: units of work, run off the event loop.
 
-Writes that must happen once rely on the tables' unique constraints: the
-helpers here insert with ON CONFLICT DO NOTHING (`bot.store.conflicts`) and read
-the winner's row, instead of letting check-then-insert races through.
+Writes that must happen once rely on the tables' unique constraints: the store
+modules insert with ON CONFLICT DO NOTHING (`bot.store.conflicts`) and read the
+winner's row, instead of letting check-then-insert races through.
 
 Why worker threads and not SQLAlchemy's async engine: the store's functions
 stay plain synchronous SQLAlchemy Core code (easy to read, test and reuse from the
@@ -20,17 +20,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
-from datetime import datetime
 from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Engine, bindparam, select, update
+from sqlalchemy import Engine
 
-from bot.domain import ChannelRef
-from bot.store import conflicts
 from bot.store.db import make_engine, upgrade
-from bot.store.records import Group, Member, record
-from bot.store.schema import groups, members
 from bot.store.unit import Unit
 from bot.store.workers import DatabaseThreads
 
@@ -42,12 +36,6 @@ T = TypeVar("T")
 
 POSTGRES_WORKERS = 4
 
-_GROUP = select(groups).where(groups.c.platform == bindparam("platform"),
-                              groups.c.workspace == bindparam("workspace"),
-                              groups.c.channel == bindparam("channel"))
-_MEMBER = select(members).where(members.c.platform == bindparam("platform"),
-                                members.c.workspace == bindparam("workspace"),
-                                members.c.user_id == bindparam("user_id"))
 
 
 class Store:
@@ -97,47 +85,3 @@ class Store:
             except BaseException:
                 session.rollback()
                 raise
-
-    # ------------------------------------------------------------------ groups
-
-    @staticmethod
-    def find_group(s: Unit, ref: ChannelRef) -> Group | None:
-        row = s.execute(_GROUP, {"platform": ref.platform, "workspace": ref.workspace,
-                                         "channel": ref.channel}).first()
-        return record(Group, row) if row else None
-
-    def group(self, s: Unit, ref: ChannelRef, now: datetime) -> Group:
-        """The channel's group, created on first sight (a concurrent creator's row is reused)."""
-        found = self.find_group(s, ref)
-        if found:
-            return found
-        conflicts.inserted(s, groups, dict(platform=ref.platform, workspace=ref.workspace,
-                                           channel=ref.channel, timezone="UTC", created_at=now))
-        found = self.find_group(s, ref)
-        assert found is not None
-        return found
-
-    @staticmethod
-    def channel_of(group: Group) -> ChannelRef:
-        return ChannelRef(group.platform, group.workspace, group.channel)
-
-    # ----------------------------------------------------------------- members
-
-    @staticmethod
-    def find_member(s: Unit, platform: str, workspace: str, user_id: str) -> Member | None:
-        row = s.execute(_MEMBER, {"platform": platform, "workspace": workspace,
-                                          "user_id": user_id}).first()
-        return record(Member, row) if row else None
-
-    def member(self, s: Unit, ref: ChannelRef, user_id: str, name: str = "") -> Member:
-        """The member, created on first sight; a new non-empty `name` replaces the stored one."""
-        found = self.find_member(s, ref.platform, ref.workspace, user_id)
-        if found is None:
-            conflicts.inserted(s, members, dict(platform=ref.platform, workspace=ref.workspace,
-                                                user_id=user_id, display_name=name))
-            found = self.find_member(s, ref.platform, ref.workspace, user_id)
-            assert found is not None
-        if name and found.display_name != name:
-            s.execute(update(members).where(members.c.id == found.id).values(display_name=name))
-            found = replace(found, display_name=name)
-        return found

@@ -16,7 +16,6 @@ from sqlalchemy import bindparam, insert, select, update
 from bot.domain import ChannelRef
 from bot.selection import ALL
 from bot.store import channels
-from bot.store.conflicts import insert_new
 from bot.store.records import Subscription, record, records
 from bot.store.schema import groups
 from bot.store.schema import subscriptions as subs
@@ -54,19 +53,6 @@ def _of_group(s: Unit, group_id: int) -> list[Any]:
     return records(Subscription, s.execute(_OF_GROUP, {"gid": group_id}))
 
 
-def _group_id(s: Unit, ref: ChannelRef, now: datetime) -> int:
-    """The channel's group, created on first use (a concurrent creator's row wins, never an error)."""
-    found = channels.group_id(s, ref)
-    if found is None:
-        found = s.execute(insert_new(s, groups, returning=groups.c.id), {
-            "platform": ref.platform, "workspace": ref.workspace, "channel": ref.channel,
-            "timezone": "UTC", "created_at": now}).scalar()
-    if found is None:  # created meanwhile by a concurrent command
-        found = channels.group_id(s, ref)
-    assert found is not None
-    return int(found)
-
-
 def subscribe(
     s: Unit, channel: ChannelRef, topic: str, spec_for: Callable[[Any], Schedule], *,
     by: str, now: datetime,
@@ -77,7 +63,7 @@ def subscribe(
     subscription to the topic (None: none yet); it runs inside this unit, so the read
     and the write are one transaction.
     """
-    gid = _group_id(s, channel, now)
+    gid = channels.ensure_group_id(s, channel, now)
     found = s.execute(_SUBSCRIPTION, {"gid": gid, "topic": topic}).first()
     existing = record(Subscription, found) if found is not None else None
     spec = spec_for(existing)
